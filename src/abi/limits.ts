@@ -1,0 +1,17 @@
+/**
+ * Named caps, after proxy-wasm-cpp-host `limits.h`.
+ * @module
+ */
+
+/** Largest serialized header map accepted from a guest (cpp-host `PROXY_WASM_HOST_PAIRS_MAX_BYTES`). */
+export const PAIRS_MAX_BYTES = 1024 * 1024
+/** Most pairs accepted in one serialized map (cpp-host `PROXY_WASM_HOST_PAIRS_MAX_COUNT`). */
+export const PAIRS_MAX_COUNT = 1024
+/** Largest `random_get` request (cpp-host `PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES`). */
+export const WASI_RANDOM_GET_MAX_BYTES = 64 * 1024
+/** Default largest plugin binary (MSE's upload limit). */
+export const DEFAULT_MAX_WASM_BYTES = 50 * 1024 * 1024
+/** Default per-stream body buffer limit (Envoy's default connection buffer limit is 1 MiB; Higress raises it). */
+export const DEFAULT_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024
+/** Largest `proxy_log` message accepted, longer messages are truncated (not rejected). */
+export const LOG_MESSAGE_MAX_BYTES = 1024 * 1024

@@ -1,0 +1,292 @@
+/**
+ * `WasmPluginHost`: validates and compiles plugin binaries once, and starts plugins from them.
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
+import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
+import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
+import { createConsoleLogger, type PluginLogger } from './logger.js'
+import { Plugin, type FailStrategy, type ForeignFunction, type PluginPhase } from './plugin.js'
+import type { PropertyValue } from './properties.js'
+import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
+
+/** Options of {@link WasmPluginHost}. */
+export interface HostOptions {
+  /** Receives plugin logs (default: console, level `info`). */
+  logger?: PluginLogger
+  /** WASI provider for every plugin (default `'sandbox'`). */
+  wasi?: WasiOption
+  /** Caps. */
+  limits?: {
+    /** Largest accepted binary in bytes (default 50 MB, MSE's limit). */
+    maxWasmBytes?: number
+    /** Per-stream body buffer limit in bytes (default 32 MiB); over it a request gets 413, a response 500. */
+    bufferLimitBytes?: number
+  }
+  /** Host functions plugins can call with `proxy_call_foreign_function`, by name. */
+  foreignFunctions?: Record<string, ForeignFunction>
+  /** Called when a plugin traps or exits (the VM is marked failed; the pipeline applies the fail strategy). */
+  onPluginFailure?: (err: PluginFailureError) => void
+}
+
+/** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
+export type WasmSource = string | URL | Uint8Array
+
+/** Options of {@link WasmPluginHost.load}. */
+export interface PluginOptions {
+  /** The plugin binary. */
+  wasm: WasmSource
+  /** Plugin name (property `plugin_name`); defaults to the file name without `.wasm`. */
+  name?: string
+  /**
+   * Plugin configuration (buffer 7): a string or bytes as given, an object serialized to JSON
+   * (as Higress serializes `defaultConfig`). Default: empty.
+   */
+  config?: string | Uint8Array | Record<string, unknown> | unknown[]
+  /** VM configuration (buffer 6). */
+  vmConfig?: string | Uint8Array | Record<string, unknown>
+  /** Ordering phase (default `UNSPECIFIED`). */
+  phase?: PluginPhase
+  /** Priority in the phase, larger first (default 0). */
+  priority?: number
+  /** Trap policy (default `FAIL_CLOSE`). */
+  failStrategy?: FailStrategy
+  /** Root id (property `plugin_root_id`, default `''`). */
+  rootId?: string
+  /** VM id (property `plugin_vm_id`, default `''`). */
+  vmId?: string
+  /** Environment variables the plugin sees through WASI (never the process environment). */
+  env?: Record<string, string>
+  /** WASI arguments (default none). */
+  args?: string[]
+  /** Properties by dotted path, e.g. `{ 'node.id': 'gw-1' }`. */
+  properties?: Record<string, PropertyValue>
+  /** Lowest log level passed on for this plugin (default: the logger's). */
+  logLevel?: LogLevelName
+  /** WASI provider for this plugin (default: the host's). */
+  wasi?: WasiOption
+}
+
+/** A validated, compiled binary. */
+export interface CompiledPlugin {
+  /** The compiled module. */
+  module: WebAssembly.Module
+  /** ABI version from the marker export. */
+  abi: AbiVersion
+  /** Where it came from. */
+  source: string
+  /** Size in bytes. */
+  size: number
+}
+
+/**
+ * Loads proxy-wasm plugins: the same `.wasm` a user uploads to Envoy, Higress/MSE or Kong.
+ *
+ * @example
+ * ```ts
+ * const host = new WasmPluginHost({ logger: createConsoleLogger('debug') })
+ * const plugin = await host.load({ wasm: './main.wasm', config: { mockEnable: true } })
+ * const pipeline = new PluginPipeline(host, { plugins: [plugin] })
+ * ```
+ */
+export class WasmPluginHost {
+  /** The logger plugins write to. */
+  readonly logger: PluginLogger
+  readonly #options: HostOptions
+  readonly #compiled = new Map<string, Promise<CompiledPlugin>>()
+  readonly #wasi = new Map<string, Promise<WasiSetup>>()
+  readonly #plugins = new Set<Plugin>()
+
+  /** @param options - logger, WASI provider, limits, foreign functions, failure callback */
+  constructor(options: HostOptions = {}) {
+    this.#options = options
+    this.logger = options.logger ?? createConsoleLogger()
+  }
+
+  /** Plugins loaded and not closed. */
+  get plugins(): Plugin[] {
+    return [...this.#plugins]
+  }
+
+  /**
+   * Reads, validates and compiles a binary; the same bytes compile once per host.
+   * @param source - path, URL or bytes
+   * @returns the compiled module and its ABI version
+   * @throws `PWH_ERR_PLUGIN_READ`, `PWH_ERR_PLUGIN_TOO_LARGE`, `PWH_ERR_PLUGIN_INVALID_WASM`,
+   * `PWH_ERR_PLUGIN_NO_ABI_MARKER`, `PWH_ERR_PLUGIN_MISSING_EXPORT`
+   */
+  async compile(source: WasmSource): Promise<CompiledPlugin> {
+    const { bytes, name } = await readSource(source)
+    const max = this.#options.limits?.maxWasmBytes ?? DEFAULT_MAX_WASM_BYTES
+    if (bytes.byteLength > max) {
+      throw new ProxyWasmHostError('PWH_ERR_PLUGIN_TOO_LARGE', `${name}: ${bytes.byteLength} bytes is over the limit of ${max} bytes (limits.maxWasmBytes)`)
+    }
+    const key = createHash('sha256').update(bytes).digest('hex')
+    let p = this.#compiled.get(key)
+    if (!p) {
+      p = compileChecked(bytes, name)
+      this.#compiled.set(key, p)
+      p.catch(() => this.#compiled.delete(key))
+    }
+    const c = await p
+    return c.source === name ? c : { ...c, source: name }
+  }
+
+  /**
+   * Loads and starts a plugin: compile (once), instantiate, run start-up, create the root context,
+   * `proxy_on_vm_start` with the VM configuration and `proxy_on_configure` with the plugin configuration.
+   * @param options - binary, name, configuration, ordering, fail strategy
+   * @returns the started {@link Plugin}
+   * @throws every code of {@link WasmPluginHost.compile}, plus `PWH_ERR_PLUGIN_START_FAILED`,
+   * `PWH_ERR_PLUGIN_CONFIGURE_FAILED`, `PWH_ERR_CONFIG_INVALID`
+   * @example
+   * ```ts
+   * const auth = await host.load({ name: 'auth', wasm: './auth.wasm', config: { key: 'x' }, phase: 'AUTHN', priority: 100 })
+   * ```
+   */
+  async load(options: PluginOptions): Promise<Plugin> {
+    if (!options || options.wasm === undefined) {
+      throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', 'load() needs { wasm: path | URL | Uint8Array }')
+    }
+    const compiled = await this.compile(options.wasm)
+    const phase = normalizePhase(options.phase, compiled.source)
+    const failStrategy = options.failStrategy ?? 'FAIL_CLOSE'
+    if (!['FAIL_CLOSE', 'FAIL_OPEN', 'FAIL_RELOAD'].includes(failStrategy)) {
+      throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${compiled.source}: failStrategy must be FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD, got ${JSON.stringify(failStrategy)}`)
+    }
+    if (options.priority !== undefined && !Number.isFinite(options.priority)) {
+      throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${compiled.source}: priority must be a number, got ${JSON.stringify(options.priority)}`)
+    }
+    const wasiOption = options.wasi ?? this.#options.wasi
+    const env = options.env ?? {}
+    const args = options.args ?? []
+    const wasiKey = `${typeof wasiOption === 'object' ? 'custom' : (wasiOption ?? 'sandbox')}|${JSON.stringify(env)}|${JSON.stringify(args)}`
+    let wasi = typeof wasiOption === 'object' ? undefined : this.#wasi.get(wasiKey)
+    if (!wasi) {
+      wasi = setupWasi(wasiOption, env, args)
+      if (typeof wasiOption !== 'object') this.#wasi.set(wasiKey, wasi)
+    }
+    const plugin = new Plugin(
+      {
+        name: options.name ?? defaultName(compiled.source),
+        phase,
+        priority: options.priority ?? 0,
+        failStrategy,
+        rootId: options.rootId ?? '',
+        vmId: options.vmId ?? '',
+        config: toBytes(options.config, 'config', compiled.source),
+        vmConfig: toBytes(options.vmConfig, 'vmConfig', compiled.source),
+        properties: options.properties ?? {},
+        logLevel: options.logLevel,
+        source: compiled.source,
+      },
+      {
+        module: compiled.module,
+        abi: compiled.abi,
+        logger: this.logger,
+        wasi: await wasi,
+        foreignFunctions: this.#options.foreignFunctions ?? {},
+        bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+        onFailure: (err) => this.#options.onPluginFailure?.(err),
+      },
+    )
+    rememberModule(plugin, compiled.module)
+    plugin.start()
+    this.#plugins.add(plugin)
+    return plugin
+  }
+
+  /** Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers stopped). */
+  close(): void {
+    for (const p of this.#plugins) p.close()
+    this.#plugins.clear()
+  }
+}
+
+const PHASES: Record<string, PluginPhase> = {
+  AUTHN: 'AUTHN',
+  AUTHZ: 'AUTHZ',
+  STATS: 'STATS',
+  UNSPECIFIED: 'UNSPECIFIED',
+  UNSPECIFIED_PHASE: 'UNSPECIFIED',
+  // MSE console stage names.
+  AUTHENTICATION: 'AUTHN',
+  AUTHORIZATION: 'AUTHZ',
+  STATISTICS: 'STATS',
+  DEFAULT: 'UNSPECIFIED',
+}
+
+/**
+ * Normalizes a phase name: Istio/Higress names and the MSE stage names (`authentication`,
+ * `authorization`, `statistics`, `default`), any case.
+ * @internal
+ */
+export function normalizePhase(phase: string | undefined, where: string): PluginPhase {
+  if (phase === undefined) return 'UNSPECIFIED'
+  const p = PHASES[String(phase).toUpperCase()]
+  if (!p) {
+    throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${where}: unknown phase ${JSON.stringify(phase)}; use AUTHN, AUTHZ, STATS or UNSPECIFIED (or authentication, authorization, statistics, default)`)
+  }
+  return p
+}
+
+function toBytes(v: PluginOptions['config'], what: string, where: string): Buffer {
+  if (v === undefined || v === null) return Buffer.alloc(0)
+  if (typeof v === 'string') return Buffer.from(v, 'utf8')
+  if (v instanceof Uint8Array) return Buffer.from(v)
+  if (typeof v === 'object') return Buffer.from(JSON.stringify(v), 'utf8')
+  throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${where}: ${what} must be a string, bytes or a JSON object, got ${typeof v}`)
+}
+
+function defaultName(source: string): string {
+  const base = source.split(/[\\/]/).pop() ?? source
+  return base.replace(/\.wasm$/, '') || 'plugin'
+}
+
+async function readSource(source: WasmSource): Promise<{ bytes: Uint8Array; name: string }> {
+  if (source instanceof Uint8Array) return { bytes: source, name: '<bytes>' }
+  const url = source instanceof URL ? source : /^(file|https?|data):/.test(source) ? new URL(source) : undefined
+  const name = url ? url.href : String(source)
+  try {
+    if (!url || url.protocol === 'file:') {
+      return { bytes: new Uint8Array(await readFile(url ? fileURLToPath(url) : source as string)), name: url ? fileURLToPath(url) : name }
+    }
+    const res = await fetch(url)
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    return { bytes: new Uint8Array(await res.arrayBuffer()), name }
+  } catch (err) {
+    throw new ProxyWasmHostError('PWH_ERR_PLUGIN_READ', `${name}: cannot read the plugin binary (${(err as Error).message})`, { cause: err })
+  }
+}
+
+async function compileChecked(input: Uint8Array, name: string): Promise<CompiledPlugin> {
+  const bytes = input as Uint8Array<ArrayBuffer>
+  if (!WebAssembly.validate(bytes)) {
+    let reason = 'not a WebAssembly binary'
+    try {
+      await WebAssembly.compile(bytes)
+    } catch (err) {
+      reason = (err as Error).message.replace(/^WebAssembly\.compile\(\): /, '')
+    }
+    throw new ProxyWasmHostError('PWH_ERR_PLUGIN_INVALID_WASM', `${name}: invalid WebAssembly module (${reason})`)
+  }
+  const module = await WebAssembly.compile(bytes)
+  const exports = WebAssembly.Module.exports(module)
+  // First marker wins (Envoy scans the export section in order).
+  const marker = exports.find((e) => e.kind === 'function' && e.name in ABI_MARKERS)
+  if (!marker) {
+    throw new ProxyWasmHostError('PWH_ERR_PLUGIN_NO_ABI_MARKER',
+      `${name}: no proxy-wasm ABI marker export (one of ${Object.keys(ABI_MARKERS).join(', ')}); is this a proxy-wasm plugin built with a proxy-wasm SDK?`)
+  }
+  const has = (n: string, kind = 'function') => exports.some((e) => e.name === n && e.kind === kind)
+  if (!has('memory', 'memory')) {
+    throw new ProxyWasmHostError('PWH_ERR_PLUGIN_MISSING_EXPORT', `${name}: the module does not export its memory ("memory")`)
+  }
+  if (!has('proxy_on_memory_allocate') && !has('malloc')) {
+    throw new ProxyWasmHostError('PWH_ERR_PLUGIN_MISSING_EXPORT', `${name}: the module exports neither proxy_on_memory_allocate nor malloc, so the host cannot hand it data`)
+  }
+  return { module, abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS], source: name, size: bytes.byteLength }
+}

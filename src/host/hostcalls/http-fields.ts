@@ -1,0 +1,122 @@
+/** Header map hostcalls (ABI §2.6). @module */
+import { MapType, WasmResult } from '../../abi/enums.js'
+import { decodePairs, pairsSize, writePairs } from '../../abi/pairs.js'
+import { HeaderMap } from '../header-map.js'
+import type { ContextBase } from '../context.js'
+import type { WasmVm } from '../vm.js'
+import { asStream, type Hostcall } from './util.js'
+
+interface MapRef {
+  map: HeaderMap | undefined
+  writable: boolean
+  create?: () => HeaderMap
+}
+
+/** The map `type` for `ctx`, or `undefined` when `type` is out of range. @internal */
+export function headerMap(ctx: ContextBase | undefined, type: number): MapRef | undefined {
+  if (type > MapType.HttpCallResponseTrailers) return undefined
+  const s = asStream(ctx)
+  if (!s) return { map: ctx?.plugin.calloutMap(ctx, type), writable: false }
+  const h = s.http
+  switch (type) {
+    case MapType.HttpRequestHeaders:
+      return { map: h.requestHeaders, writable: !h.requestHeadersSent }
+    case MapType.HttpRequestTrailers:
+      // Trailers can be created from the last body callback when the request had none.
+      return { map: h.requestTrailers, writable: !h.requestTrailersSent, create: () => (h.requestTrailers = new HeaderMap()) }
+    case MapType.HttpResponseHeaders:
+      return { map: h.responseHeaders, writable: h.responseHeaders !== undefined && !h.responseHeadersSent }
+    case MapType.HttpResponseTrailers:
+      return { map: h.responseTrailers, writable: h.responseHeaders !== undefined && !h.responseTrailersSent, create: () => (h.responseTrailers = new HeaderMap()) }
+    default:
+      return { map: s.plugin.calloutMap(s, type), writable: false }
+  }
+}
+
+/** @internal */
+export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
+  const mem = vm.memory
+  const writableMap = (type: number): HeaderMap | WasmResult => {
+    const ref = headerMap(vm.effective, type >>> 0)
+    if (!ref || !ref.writable) return WasmResult.BadArgument
+    const map = ref.map ?? ref.create?.()
+    return map ?? WasmResult.BadArgument
+  }
+  return {
+    proxy_get_header_map_value: (type: number, kp: number, kl: number, ptrPtr: number, sizePtr: number) => {
+      const key = mem.latin1(kp, kl)
+      if (key === undefined) return WasmResult.InvalidMemoryAccess
+      const ref = headerMap(vm.effective, type >>> 0)
+      if (!ref?.map) return WasmResult.BadArgument
+      const v = ref.map.get(key)
+      if (v === undefined) {
+        // ABI 0.1.0 answers Ok with an empty value (§1.2).
+        if (vm.plugin.abi === '0.1.0') return vm.copyOut('', ptrPtr, sizePtr)
+        return WasmResult.NotFound
+      }
+      return vm.copyOut(Buffer.from(v, 'latin1'), ptrPtr, sizePtr)
+    },
+    proxy_get_header_map_pairs: (type: number, ptrPtr: number, sizePtr: number) => {
+      const ref = headerMap(vm.effective, type >>> 0)
+      if (!ref) return WasmResult.BadArgument
+      const pairs = ref.map?.pairs ?? []
+      if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
+      if (pairs.length === 0) {
+        mem.setU32(ptrPtr, 0)
+        mem.setU32(sizePtr, 0)
+        return WasmResult.Ok
+      }
+      // Serialize straight into guest memory: one allocation, no intermediate buffer.
+      const size = pairsSize(pairs)
+      const ptr = vm.alloc(size)
+      if (ptr === 0 || !mem.inBounds(ptr, size)) return WasmResult.InvalidMemoryAccess
+      writePairs(pairs, mem.bytes, ptr)
+      mem.setU32(ptrPtr, ptr)
+      mem.setU32(sizePtr, size)
+      return WasmResult.Ok
+    },
+    proxy_set_header_map_pairs: (type: number, ptr: number, size: number) => {
+      const bytes = mem.view(ptr, size)
+      if (bytes === undefined) return WasmResult.InvalidMemoryAccess
+      const map = writableMap(type)
+      if (typeof map === 'number') return map
+      // A malformed buffer decodes to an empty list in cpp-host: the map is cleared.
+      map.pairs = (decodePairs(bytes) ?? []).map(([k, v]) => [k.toLowerCase(), v])
+      return WasmResult.Ok
+    },
+    proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
+      const key = mem.latin1(kp, kl)
+      const value = mem.latin1(vp, vl)
+      if (key === undefined || value === undefined) return WasmResult.InvalidMemoryAccess
+      const map = writableMap(type)
+      if (typeof map === 'number') return map
+      map.add(key, value)
+      return WasmResult.Ok
+    },
+    proxy_replace_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
+      const key = mem.latin1(kp, kl)
+      const value = mem.latin1(vp, vl)
+      if (key === undefined || value === undefined) return WasmResult.InvalidMemoryAccess
+      const map = writableMap(type)
+      if (typeof map === 'number') return map
+      map.set(key, value)
+      return WasmResult.Ok
+    },
+    proxy_remove_header_map_value: (type: number, kp: number, kl: number) => {
+      const key = mem.latin1(kp, kl)
+      if (key === undefined) return WasmResult.InvalidMemoryAccess
+      const map = writableMap(type)
+      if (typeof map === 'number') return map
+      map.delete(key)
+      return WasmResult.Ok
+    },
+    // Envoy answers the map's byte size (sum of key and value lengths), not the serialized size.
+    proxy_get_header_map_size: (type: number, sizePtr: number) => {
+      const ref = headerMap(vm.effective, type >>> 0)
+      if (!ref?.map) return WasmResult.BadArgument
+      let n = 0
+      for (const [k, v] of ref.map.pairs) n += k.length + v.length
+      return mem.setU32(sizePtr, n) ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    },
+  }
+}

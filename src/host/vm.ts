@@ -1,0 +1,146 @@
+/**
+ * One instance of a plugin module (cpp-host `WasmVm` + `WasmBase`): memory, allocator, contexts, and
+ * the guarded call into the guest.
+ * @module
+ */
+import { WasmResult } from '../abi/enums.js'
+import { GuestMemory } from '../abi/memory.js'
+import { PluginFailureError } from '../errors.js'
+import type { ContextBase, StreamContext } from './context.js'
+import type { Plugin } from './plugin.js'
+import { ProcExit } from './hostcalls/wasi.js'
+
+type GuestFn = (a?: number, b?: number, c?: number, d?: number, e?: number) => number | undefined
+
+/** @internal */
+export class WasmVm {
+  readonly memory = new GuestMemory()
+  exports: Record<string, GuestFn> = {}
+  #alloc: (size: number) => number = () => 0
+  instance: WebAssembly.Instance | undefined
+  /** Context the running callback belongs to, and the one hostcalls act on (`proxy_set_effective_context`). */
+  current: ContextBase | undefined
+  effective: ContextBase | undefined
+  readonly contexts = new Map<number, ContextBase>()
+  #nextId = 1
+  #depth = 0
+  failure: PluginFailureError | undefined
+  readonly #touched = new Set<StreamContext>()
+  /** Roots whose `proxy_done` was called: deleted after the current guest call. */
+  readonly pendingDelete = new Set<ContextBase>()
+
+  constructor(readonly plugin: Plugin) {}
+
+  /** Binds the instantiated module (memory, exports, allocator); checked earlier by validation. */
+  attach(instance: WebAssembly.Instance): void {
+    const exp = instance.exports
+    this.instance = instance
+    this.memory.attach(exp.memory as WebAssembly.Memory)
+    this.exports = exp as unknown as Record<string, GuestFn>
+    // Spec order (ABI §5.1): TinyGo's malloc pins every block, so proxy_on_memory_allocate comes first.
+    const alloc = (exp.proxy_on_memory_allocate ?? exp.malloc) as GuestFn
+    this.#alloc = (size) => (alloc(size) as number) >>> 0
+  }
+
+  /** A fresh context id; ids are never reused (ABI §4.12). */
+  nextContextId(): number {
+    return this.#nextId++
+  }
+
+  /** Whether the guest is running (a hostcall is on the stack). */
+  get running(): boolean {
+    return this.#depth > 0
+  }
+
+  /**
+   * Calls export `name` for context `ctx`; returns `fallback` when the export is missing (every
+   * callback is optional, ABI §3). A trap or `proc_exit` marks the VM failed and throws
+   * `PWH_ERR_PLUGIN_TRAP` / `PWH_ERR_PLUGIN_EXIT`.
+   */
+  call(ctx: ContextBase | undefined, name: string, fallback: number, a?: number, b?: number, c?: number): number {
+    const fn = this.exports[name]
+    if (typeof fn !== 'function') return fallback
+    if (this.failure) {
+      throw new PluginFailureError('PWH_ERR_PLUGIN_FAILED', this.plugin.name, name,
+        `plugin "${this.plugin.name}" failed earlier (${this.failure.message}); it serves no more calls`, { cause: this.failure })
+    }
+    const cur = this.current
+    const eff = this.effective
+    this.current = ctx
+    this.effective = ctx
+    this.#depth++
+    let r: number | undefined
+    try {
+      r = fn(a, b, c)
+    } catch (err) {
+      this.#depth--
+      this.current = cur
+      this.effective = eff
+      throw this.fail(err, name)
+    }
+    this.#depth--
+    this.current = cur
+    this.effective = eff
+    if (this.#depth === 0) this.#flush()
+    return (r ?? 0) >>> 0
+  }
+
+  /** Marks the VM failed for `err` raised in `callback`; returns the error to throw. */
+  fail(err: unknown, callback: string): PluginFailureError {
+    if (err instanceof PluginFailureError) {
+      this.failure ??= err
+      return err
+    }
+    const exit = err instanceof ProcExit
+    const e = new PluginFailureError(exit ? 'PWH_ERR_PLUGIN_EXIT' : 'PWH_ERR_PLUGIN_TRAP', this.plugin.name, callback,
+      exit
+        ? `plugin "${this.plugin.name}" called proc_exit(${(err as ProcExit).exitCode}) in ${callback}; its VM is marked failed`
+        : `plugin "${this.plugin.name}" trapped in ${callback}: ${(err as Error)?.message ?? String(err)}; its VM is marked failed`,
+      { cause: err })
+    this.failure ??= e
+    return e
+  }
+
+  /** Asks the guest for `size` bytes; 0 when the allocator fails. Never called for 0 bytes (Go panics). */
+  alloc(size: number): number {
+    return this.#alloc(size)
+  }
+
+  /**
+   * Copies `data` into a fresh guest block and stores its address and size at `ptrPtr` / `sizePtr`
+   * (cpp-host `copyToPointerSize`). Zero-length data allocates nothing and stores 0, 0.
+   */
+  copyOut(data: Uint8Array | string, ptrPtr: number, sizePtr: number): WasmResult {
+    const mem = this.memory
+    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
+    const len = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+    if (len === 0) {
+      mem.setU32(ptrPtr, 0)
+      mem.setU32(sizePtr, 0)
+      return WasmResult.Ok
+    }
+    const ptr = this.alloc(len)
+    if (ptr === 0 || !mem.inBounds(ptr, len)) return WasmResult.InvalidMemoryAccess
+    if (typeof data === 'string') Buffer.from(mem.bytes.buffer, mem.bytes.byteOffset + ptr, len).write(data)
+    else mem.set(ptr, data)
+    mem.setU32(ptrPtr, ptr)
+    mem.setU32(sizePtr, len)
+    return WasmResult.Ok
+  }
+
+  /** Marks a stream context as having deferred work (continue, close, local response). */
+  touch(ctx: StreamContext): void {
+    this.#touched.add(ctx)
+  }
+
+  #flush(): void {
+    for (const root of this.pendingDelete) {
+      this.pendingDelete.delete(root)
+      this.plugin.deleteRoot()
+    }
+    if (this.#touched.size === 0) return
+    const list = [...this.#touched]
+    this.#touched.clear()
+    for (const ctx of list) ctx.listener?.(ctx)
+  }
+}

@@ -1,0 +1,793 @@
+/**
+ * One request through an ordered list of plugins: request headers → body → trailers, then response
+ * headers → body → trailers, with Envoy's filter-chain semantics (ABI §3.3, §6.3, §6.4): per-plugin
+ * iteration state, body buffering only where a plugin asks for it, pause until
+ * `proxy_continue_stream`, local responses, and `on_log`/`on_done`/`on_delete` for every stream.
+ * @module
+ */
+import { DataAction, HeaderAction } from '../abi/enums.js'
+import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
+import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
+import { HeaderMap, type HeadersInit } from '../host/header-map.js'
+import type { Plugin } from '../host/plugin.js'
+
+/** What came out of the plugin chain during one exchange call. */
+export interface PhaseResult {
+  /**
+   * - `continue`: the input went through every plugin (or is buffered by one that asked for more body)
+   * - `held`: a plugin holds the headers until more body arrives (feed the body)
+   * - `local`: a plugin answered; send `localResponse` to the client (the upstream is not called / is discarded)
+   * - `closed`: a plugin reset the stream (`proxy_close_stream`, or a local reply after headers were sent)
+   */
+  action: 'continue' | 'held' | 'local' | 'closed'
+  /** Headers released by this call (request side: toward the upstream; response side: toward the client). */
+  headers?: HeaderMap
+  /** Body bytes released by this call, in order. */
+  body: Buffer[]
+  /** Trailers released by this call. */
+  trailers?: HeaderMap
+  /** Whether the end of this direction was released. */
+  endOfStream: boolean
+  /** The local response, after the response phase of the plugins ran on it. */
+  localResponse?: FinalResponse
+}
+
+/** A complete response produced by the plugins. */
+export interface FinalResponse {
+  /** HTTP status. */
+  status: number
+  /** Response headers, `:status` first. */
+  headers: HeaderMap
+  /** Body. */
+  body: Buffer
+  /** `response.code_details` (e.g. the details given to `proxy_send_local_response`). */
+  details: string
+}
+
+/** Receives released data as it leaves the chain (optional; results also carry it). */
+export interface ExchangeSink {
+  /** Request headers left the chain. */
+  requestHeaders?(headers: HeaderMap, endOfStream: boolean): void
+  /** A request body chunk left the chain. */
+  requestData?(chunk: Buffer, endOfStream: boolean): void
+  /** Request trailers left the chain. */
+  requestTrailers?(trailers: HeaderMap): void
+  /** Response headers left the chain. */
+  responseHeaders?(headers: HeaderMap, endOfStream: boolean): void
+  /** A response body chunk left the chain. */
+  responseData?(chunk: Buffer, endOfStream: boolean): void
+  /** Response trailers left the chain. */
+  responseTrailers?(trailers: HeaderMap): void
+}
+
+type Ev = { t: 'h'; eos: boolean } | { t: 'd'; chunk: Buffer; eos: boolean } | { t: 't' }
+
+interface Slot {
+  plugin: Plugin
+  ctx: StreamContext | undefined
+  /** Skipped for this stream (FAIL_OPEN after a failure, or a plugin that failed before). */
+  skip: boolean
+  inbox: Ev[]
+  headers: 'pending' | 'stopSingle' | 'stopAll' | 'passed'
+  headersEos: boolean
+  buffering: boolean
+  buffered: Buffer[]
+  bufferedLen: number
+  bufferedEos: boolean
+  trailersHeld: boolean
+  sawEos: boolean
+}
+
+interface Dir {
+  req: boolean
+  slots: Slot[]
+  out: { headers?: HeaderMap; body: Buffer[]; trailers?: HeaderMap; end: boolean }
+  started: boolean
+  ended: boolean
+  stopped: boolean
+  waiters: Array<(r: PhaseResult) => void>
+}
+
+/** Options of an exchange, set by the pipeline. @internal */
+export interface ExchangeSetup {
+  plugins: Plugin[]
+  responseOrder: 'reverse' | 'forward'
+  http: HttpState
+  pauseTimeoutMs: number
+  allowHeaderStopIteration: boolean
+  sink?: ExchangeSink
+  onFailure?: (err: PluginFailureError) => void
+}
+
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * One request/response through the plugins. Feed the request, then the response; every call
+ * resolves once its input went as far as it can without outside help (a plugin paused for a timer
+ * or callout makes it wait for the resume). Call {@link Exchange.done} at the end, or
+ * {@link Exchange.abort} when the client goes away: `on_log`, `on_done` and `on_delete` run for every
+ * plugin either way.
+ *
+ * @example
+ * ```ts
+ * const ex = pipeline.exchange({ method: 'GET', path: '/get', authority: 'example.com' })
+ * const r = await ex.requestHeaders(true)
+ * if (r.action === 'local') return send(r.localResponse)
+ * // … call the upstream with ex.requestHeadersMap …
+ * const resp = await ex.responseHeaders(200, { 'content-type': 'text/plain' }, false)
+ * const body = await ex.responseBody(Buffer.from('hi'), true)
+ * ex.done()
+ * ```
+ */
+export class Exchange {
+  readonly #s: ExchangeSetup
+  readonly #req: Dir
+  readonly #res: Dir
+  #pumping = false
+  #again = false
+  readonly #notified = new Set<StreamContext>()
+  #final: { action: 'local' | 'closed'; response?: FinalResponse } | undefined
+  #localPending: { response: FinalResponse; viaChain: boolean } | undefined
+  #localBody: Buffer[] = []
+  #finished = false
+  #timer: NodeJS.Timeout | undefined
+  #hadRequestTrailers = false
+  #hadResponseTrailers = false
+  /** Failures seen in this exchange (a trapped plugin, whatever its fail strategy). */
+  readonly failures: PluginFailureError[] = []
+
+  /** @internal use {@link PluginPipeline.exchange}. */
+  constructor(setup: ExchangeSetup) {
+    this.#s = setup
+    const slots = setup.plugins.map((plugin): Slot => {
+      let ctx: StreamContext | undefined
+      let skip = false
+      if (plugin.ready()) {
+        ctx = plugin.newStream(setup.http)
+        ctx.listener = (c) => this.#notify(c)
+      } else {
+        skip = true
+      }
+      return { plugin, ctx, skip, inbox: [], headers: 'pending', headersEos: false, buffering: false, buffered: [], bufferedLen: 0, bufferedEos: false, trailersHeld: false, sawEos: false }
+    })
+    this.#req = dir(true, slots)
+    const resSlots = slots.map((s) => ({ ...s, inbox: [], buffered: [] }))
+    this.#res = dir(false, setup.responseOrder === 'forward' ? resSlots : resSlots.reverse())
+    // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
+    const dead = slots.find((s) => s.skip && s.plugin.failStrategy !== 'FAIL_OPEN')
+    if (dead) this.#deadPlugin = dead.plugin
+  }
+  #deadPlugin: Plugin | undefined
+
+  /** The request headers as the plugins left them (pseudo-headers included). */
+  get requestHeadersMap(): HeaderMap {
+    return this.#s.http.requestHeaders
+  }
+
+  /** The response headers as the plugins left them, once response headers were fed. */
+  get responseHeadersMap(): HeaderMap | undefined {
+    return this.#s.http.responseHeaders
+  }
+
+  /** Request trailers as the plugins left them (may be created by a plugin). */
+  get requestTrailersMap(): HeaderMap | undefined {
+    return this.#s.http.requestTrailers
+  }
+
+  /** Response trailers as the plugins left them. */
+  get responseTrailersMap(): HeaderMap | undefined {
+    return this.#s.http.responseTrailers
+  }
+
+  /** Properties set by plugins with `proxy_set_property` (filter state). */
+  get filterState(): ReadonlyMap<string, Buffer> {
+    return this.#s.http.filterState
+  }
+
+  /** @internal shared request state. */
+  get http(): HttpState {
+    return this.#s.http
+  }
+
+  /**
+   * Runs the request headers through the plugins.
+   * @param endOfStream - true when the request has no body
+   * @returns what was released; `local` when a plugin answered
+   * @throws `PWH_ERR_EXCHANGE_STATE` when called twice
+   */
+  requestHeaders(endOfStream = false): Promise<PhaseResult> {
+    if (this.#req.started) return Promise.reject(stateError('requestHeaders() was already called'))
+    this.#req.started = true
+    if (this.#deadPlugin) {
+      const p = this.#deadPlugin
+      return this.#wait(this.#req, () => this.#failClosed(p, undefined))
+    }
+    return this.#feed(this.#req, { t: 'h', eos: endOfStream }, endOfStream)
+  }
+
+  /**
+   * Runs a request body chunk through the plugins (no re-chunking: one callback per chunk).
+   * @param chunk - bytes
+   * @param endOfStream - true for the last chunk (may be empty)
+   */
+  requestBody(chunk: Uint8Array, endOfStream = false): Promise<PhaseResult> {
+    const buf = toBuffer(chunk)
+    this.#s.http.requestBodyBytes += buf.byteLength
+    return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+  }
+
+  /** Runs request trailers through the plugins (ends the request). */
+  requestTrailers(trailers: HeadersInit): Promise<PhaseResult> {
+    this.#s.http.requestTrailers = new HeaderMap(trailers)
+    this.#hadRequestTrailers = true
+    return this.#feed(this.#req, { t: 't' }, true)
+  }
+
+  /**
+   * Runs the upstream's response headers through the plugins (in response order).
+   * @param status - HTTP status
+   * @param headers - response headers
+   * @param endOfStream - true for a body-less response
+   */
+  responseHeaders(status: number, headers: HeadersInit = {}, endOfStream = false): Promise<PhaseResult> {
+    if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
+    if (this.#res.started) return Promise.reject(stateError('responseHeaders() was already called'))
+    const map = new HeaderMap([[':status', String(status)]])
+    for (const [k, v] of new HeaderMap(headers)) if (k !== ':status') map.add(k, v)
+    this.#s.http.responseHeaders = map
+    this.#s.http.responseCodeDetails ??= 'via_upstream'
+    this.#res.started = true
+    return this.#feed(this.#res, { t: 'h', eos: endOfStream }, endOfStream)
+  }
+
+  /** Runs a response body chunk through the plugins. */
+  responseBody(chunk: Uint8Array, endOfStream = false): Promise<PhaseResult> {
+    if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
+    const buf = toBuffer(chunk)
+    this.#s.http.responseBodyBytes += buf.byteLength
+    return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+  }
+
+  /** Runs response trailers through the plugins. */
+  responseTrailers(trailers: HeadersInit): Promise<PhaseResult> {
+    if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
+    this.#s.http.responseTrailers = new HeaderMap(trailers)
+    this.#hadResponseTrailers = true
+    return this.#feed(this.#res, { t: 't' }, true)
+  }
+
+  /** Whether {@link Exchange.done} or {@link Exchange.abort} ran. */
+  get finished(): boolean {
+    return this.#finished
+  }
+
+  /**
+   * Ends the exchange: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` for every plugin (Envoy's
+   * order), also for plugins whose callbacks never ran. Idempotent.
+   */
+  done(): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#clearTimer()
+    this.#s.http.endTime ??= BigInt(Date.now()) * 1_000_000n
+    for (const slot of this.#req.slots) {
+      if (!slot.ctx) continue
+      const err = slot.plugin.finishStream(slot.ctx)
+      if (err) this.#recordFailure(err)
+    }
+    const aborted: PhaseResult = { action: 'closed', body: [], endOfStream: true }
+    for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(aborted)
+  }
+
+  /** The client went away: no further request/response callbacks; `on_log`/`on_done`/`on_delete` still run. */
+  abort(): void {
+    this.#final ??= { action: 'closed' }
+    this.#req.stopped = true
+    this.#res.stopped = true
+    this.done()
+  }
+
+  // ---- engine ------------------------------------------------------------------------------
+
+  #feed(d: Dir, ev: Ev, eos: boolean): Promise<PhaseResult> {
+    if (this.#finished) return Promise.reject(new ProxyWasmHostError('PWH_ERR_EXCHANGE_ABORTED', 'the exchange already ended'))
+    if (this.#final || d.stopped) return Promise.resolve(this.#finalResult(d))
+    if (d.ended) return Promise.reject(stateError(`${d.req ? 'request' : 'response'} already ended`))
+    if (ev.t !== 'h' && !d.started) return Promise.reject(stateError(`${d.req ? 'requestHeaders' : 'responseHeaders'}() must come first`))
+    if (eos) d.ended = true
+    if (eos && d.req) {
+      this.#s.http.requestComplete = true
+      this.#s.http.endTime = BigInt(Date.now()) * 1_000_000n
+    }
+    return this.#wait(d, () => {
+      d.slots.length ? d.slots[0]!.inbox.push(ev) : this.#emit(d, -1, ev)
+      this.#pump()
+    })
+  }
+
+  #wait(d: Dir, start: () => void): Promise<PhaseResult> {
+    return new Promise<PhaseResult>((resolve) => {
+      d.waiters.push(resolve)
+      start()
+      this.#settle()
+    })
+  }
+
+  #notify(ctx: StreamContext): void {
+    this.#notified.add(ctx)
+    this.#pump()
+    this.#settle()
+  }
+
+  #pump(): void {
+    if (this.#pumping) {
+      this.#again = true
+      return
+    }
+    this.#pumping = true
+    try {
+      do {
+        this.#again = false
+        this.#drainNotifications()
+        for (const d of [this.#req, this.#res]) {
+          for (let i = 0; i < d.slots.length && !d.stopped; i++) {
+            const slot = d.slots[i]!
+            while (slot.inbox.length && !d.stopped && !this.#final) this.#deliver(d, i, slot.inbox.shift()!)
+          }
+        }
+        if (this.#localPending) this.#startLocal()
+      } while (this.#again || this.#notified.size)
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  #drainNotifications(): void {
+    if (!this.#notified.size) return
+    const list = [...this.#notified]
+    this.#notified.clear()
+    for (const ctx of list) {
+      if (this.#finished) return
+      if (ctx.localResponse) {
+        this.#onLocal(ctx)
+        continue
+      }
+      if (ctx.closeRequested) {
+        ctx.closeRequested = false
+        this.#close()
+        continue
+      }
+      if (ctx.continueRequest) {
+        ctx.continueRequest = false
+        const i = this.#req.slots.findIndex((s) => s.ctx === ctx)
+        if (i >= 0) this.#resume(this.#req, i)
+      }
+      if (ctx.continueResponse) {
+        ctx.continueResponse = false
+        const i = this.#res.slots.findIndex((s) => s.ctx === ctx)
+        if (i >= 0) this.#resume(this.#res, i)
+      }
+    }
+  }
+
+  /** Delivers one event to plugin `i` of direction `d`. */
+  #deliver(d: Dir, i: number, ev: Ev): void {
+    const slot = d.slots[i]!
+    const ctx = slot.ctx
+    if (slot.skip || !ctx) return this.#emit(d, i, ev)
+    const http = this.#s.http
+    if (ev.t === 'h') {
+      slot.headersEos = ev.eos
+      slot.sawEos = ev.eos
+      const n = (d.req ? http.requestHeaders : http.responseHeaders!).size
+      const r = this.#call(d, i, d.req ? 'proxy_on_request_headers' : 'proxy_on_response_headers', n, ev.eos ? 1 : 0)
+      if (r === undefined) return
+      if (r === HeaderAction.Continue || r === HeaderAction.ContinueAndEndStream) {
+        slot.headers = 'passed'
+        this.#emit(d, i, ev)
+      } else if (r === HeaderAction.StopIteration && (ctx.plugin.abi === '0.2.100' || this.#s.allowHeaderStopIteration)) {
+        // Higress 0.2.100: a real StopIteration; body chunks keep coming to this plugin.
+        slot.headers = 'stopSingle'
+      } else {
+        // 1 (other ABIs), 3, 4 and anything larger: StopAllIteration (§3.3).
+        slot.headers = 'stopAll'
+      }
+      return
+    }
+    if (ev.t === 'd') {
+      if (slot.headers === 'stopAll') return this.#hold(d, slot, ev.chunk, ev.eos)
+      if (ev.eos) slot.sawEos = true
+      let body = ev.chunk
+      if (slot.buffering) {
+        slot.buffered.push(ev.chunk)
+        body = slot.buffered.length === 1 ? slot.buffered[0]! : Buffer.concat(slot.buffered)
+      }
+      if (d.req) ctx.requestBody = body
+      else ctx.responseBody = body
+      const r = this.#call(d, i, d.req ? 'proxy_on_request_body' : 'proxy_on_response_body', body.byteLength, ev.eos ? 1 : 0)
+      const after = (d.req ? ctx.requestBody : ctx.responseBody) ?? EMPTY
+      if (d.req) ctx.requestBody = undefined
+      else ctx.responseBody = undefined
+      if (r === undefined) return
+      if (r === DataAction.Continue) {
+        slot.buffering = false
+        slot.buffered = []
+        slot.bufferedLen = 0
+        this.#release(d, i, { t: 'd', chunk: after, eos: ev.eos })
+      } else if (r === DataAction.StopIterationAndBuffer || r === DataAction.StopIterationAndWatermark) {
+        slot.buffering = true
+        slot.buffered = [after]
+        slot.bufferedLen = after.byteLength
+        slot.bufferedEos = ev.eos
+        this.#checkLimit(d, slot)
+      } else {
+        // StopIterationNoBuffer: the chunk is dropped. At end of stream an empty last chunk still
+        // goes on so that the stream can finish (the data may have been re-injected by then).
+        slot.buffering = false
+        slot.buffered = []
+        slot.bufferedLen = 0
+        if (ev.eos) this.#release(d, i, { t: 'd', chunk: EMPTY, eos: true })
+      }
+      return
+    }
+    // trailers
+    if (slot.headers === 'stopAll') {
+      slot.trailersHeld = true
+      return
+    }
+    slot.sawEos = true
+    const map = d.req ? http.requestTrailers : http.responseTrailers
+    const r = this.#call(d, i, d.req ? 'proxy_on_request_trailers' : 'proxy_on_response_trailers', map?.size ?? 0, 0)
+    if (r === undefined) return
+    if (r === 0) this.#release(d, i, ev)
+    else slot.trailersHeld = true
+  }
+
+  /** Calls a stream callback; `undefined` when the stream took another path (local reply, close, failure). */
+  #call(d: Dir, i: number, name: string, a: number, b: number): number | undefined {
+    const slot = d.slots[i]!
+    const ctx = slot.ctx!
+    let r: number
+    try {
+      r = slot.plugin.callStream(ctx, name, 0, a, b)
+    } catch (err) {
+      this.#onFailure(d, i, err as PluginFailureError)
+      return undefined
+    }
+    if (ctx.localResponse) {
+      this.#onLocal(ctx)
+      return undefined
+    }
+    if (ctx.closeRequested) {
+      ctx.closeRequested = false
+      this.#close()
+      return undefined
+    }
+    return r
+  }
+
+  /** Passes data on from plugin `i`, releasing held headers first (StopIteration → Continue from body). */
+  #release(d: Dir, i: number, ev: Ev): void {
+    const slot = d.slots[i]!
+    if (slot.headers === 'stopSingle') {
+      slot.headers = 'passed'
+      this.#emit(d, i, { t: 'h', eos: false })
+    }
+    if (slot.trailersHeld && ev.t !== 't') {
+      this.#emit(d, i, ev.t === 'd' ? { ...ev, eos: false } : ev)
+      slot.trailersHeld = false
+      this.#emit(d, i, { t: 't' })
+      return
+    }
+    this.#emit(d, i, ev)
+  }
+
+  #hold(d: Dir, slot: Slot, chunk: Buffer, eos: boolean): void {
+    slot.buffered.push(chunk)
+    slot.bufferedLen += chunk.byteLength
+    slot.bufferedEos ||= eos
+    slot.sawEos ||= eos
+    this.#checkLimit(d, slot)
+  }
+
+  #checkLimit(d: Dir, slot: Slot): void {
+    const limit = d.req ? this.#s.http.decoderBufferLimit : this.#s.http.encoderBufferLimit
+    if (slot.bufferedLen <= limit) return
+    slot.buffered = []
+    slot.bufferedLen = 0
+    // Envoy answers 413 for an over-limit request body and 500 for a response body.
+    this.#local({
+      status: d.req ? 413 : 500,
+      details: d.req ? 'request_payload_too_large' : 'response_payload_too_large',
+      body: Buffer.from(d.req ? 'Payload Too Large' : 'Internal Server Error'),
+      headers: [],
+      grpcStatus: -1,
+    }, d)
+  }
+
+  /** `proxy_continue_stream` on plugin `i` (§3.3). */
+  #resume(d: Dir, i: number): void {
+    const slot = d.slots[i]!
+    if (d.stopped || this.#final) return
+    if (slot.headers === 'stopAll') {
+      slot.headers = 'passed'
+      const data = slot.bufferedLen || slot.bufferedEos ? Buffer.concat(slot.buffered) : undefined
+      const eos = slot.bufferedEos
+      slot.buffered = []
+      slot.bufferedLen = 0
+      slot.bufferedEos = false
+      this.#emit(d, i, { t: 'h', eos: slot.headersEos })
+      // The plugin then gets everything buffered so far in one body callback, then the rest as usual.
+      const queued: Ev[] = []
+      if (data !== undefined) queued.push({ t: 'd', chunk: data, eos })
+      if (slot.trailersHeld) {
+        slot.trailersHeld = false
+        queued.push({ t: 't' })
+      }
+      slot.inbox.unshift(...queued)
+      return
+    }
+    if (slot.headers === 'stopSingle' || slot.buffering) {
+      const data = Buffer.concat(slot.buffered)
+      const eos = slot.bufferedEos
+      slot.buffering = false
+      slot.buffered = []
+      slot.bufferedLen = 0
+      slot.bufferedEos = false
+      if (slot.headers === 'stopSingle') {
+        slot.headers = 'passed'
+        this.#emit(d, i, { t: 'h', eos: slot.headersEos })
+      }
+      if (data.byteLength || eos) this.#emit(d, i, { t: 'd', chunk: data, eos: eos && !slot.trailersHeld })
+    }
+    if (slot.trailersHeld) {
+      slot.trailersHeld = false
+      this.#emit(d, i, { t: 't' })
+    }
+  }
+
+  /** Sends `ev` on from plugin `i` to the next plugin, or out of the chain. */
+  #emit(d: Dir, i: number, ev: Ev): void {
+    const http = this.#s.http
+    if (ev.t === 'd' && ev.eos) {
+      // A plugin may have created trailers in the last body callback: they follow the data.
+      const created = d.req ? http.requestTrailers && !this.#hadRequestTrailers : http.responseTrailers && !this.#hadResponseTrailers
+      if (created) {
+        if (d.req) this.#hadRequestTrailers = true
+        else this.#hadResponseTrailers = true
+        this.#emit(d, i, { ...ev, eos: false })
+        this.#emit(d, i, { t: 't' })
+        return
+      }
+    }
+    const next = d.slots[i + 1]
+    if (next) {
+      next.inbox.push(ev)
+      return
+    }
+    const sink = this.#s.sink
+    if (ev.t === 'h') {
+      const map = d.req ? http.requestHeaders : http.responseHeaders!
+      if (d.req) http.requestHeadersSent = true
+      else http.responseHeadersSent = true
+      d.out.headers = map
+      if (ev.eos) d.out.end = true
+      if (this.#localPending === undefined && this.#inLocal && !d.req) return
+      d.req ? sink?.requestHeaders?.(map, ev.eos) : sink?.responseHeaders?.(map, ev.eos)
+    } else if (ev.t === 'd') {
+      if (ev.eos) d.out.end = true
+      if (this.#inLocal && !d.req) {
+        this.#localBody.push(ev.chunk)
+        return
+      }
+      if (sink && (d.req ? sink.requestData : sink.responseData)) {
+        d.req ? sink.requestData!(ev.chunk, ev.eos) : sink.responseData!(ev.chunk, ev.eos)
+      } else if (ev.chunk.byteLength) d.out.body.push(ev.chunk)
+    } else {
+      const map = d.req ? http.requestTrailers : http.responseTrailers
+      if (d.req) http.requestTrailersSent = true
+      else http.responseTrailersSent = true
+      d.out.end = true
+      if (map) {
+        d.out.trailers = map
+        if (!(this.#inLocal && !d.req)) d.req ? sink?.requestTrailers?.(map) : sink?.responseTrailers?.(map)
+      }
+    }
+  }
+
+  #inLocal = false
+
+  /** A plugin called `proxy_send_local_response` (§6.4). */
+  #onLocal(ctx: StreamContext): void {
+    const lr = ctx.localResponse!
+    ctx.localResponse = undefined
+    const inReq = this.#req.slots.some((s) => s.ctx === ctx) && !this.#s.http.responseHeaders
+    this.#local(lr, inReq ? this.#req : this.#res)
+  }
+
+  #local(lr: LocalResponse, from: Dir): void {
+    if (this.#final || this.#localPending || this.#inLocal) return
+    const http = this.#s.http
+    const headers = new HeaderMap([[':status', String(lr.status)]])
+    for (const [k, v] of lr.headers) headers.add(k, v)
+    headers.set('content-length', String(lr.body.byteLength))
+    if (lr.body.byteLength && !headers.has('content-type')) headers.set('content-type', 'text/plain')
+    http.responseCodeDetails = lr.details
+    const response: FinalResponse = { status: lr.status, headers, body: lr.body, details: lr.details }
+    this.#req.stopped = true
+    for (const s of this.#req.slots) s.inbox = []
+    if (from.req && !http.responseHeadersSent) {
+      // From the request phase: the reply goes through the response chain from its beginning.
+      this.#localPending = { response, viaChain: true }
+    } else if (!http.responseHeadersSent) {
+      // From response headers still held: straight to the client, bypassing response filters.
+      this.#res.stopped = true
+      http.responseHeaders = headers
+      this.#final = { action: 'local', response }
+    } else {
+      // Headers already went to the client: cannot be honoured, the stream is reset.
+      this.#close()
+    }
+    this.#pump()
+  }
+
+  #startLocal(): void {
+    const { response } = this.#localPending!
+    this.#localPending = undefined
+    this.#inLocal = true
+    const http = this.#s.http
+    http.responseHeaders = response.headers
+    const res = this.#res
+    for (const s of res.slots) {
+      s.inbox = []
+      s.headers = 'pending'
+      s.buffering = false
+      s.buffered = []
+      s.bufferedLen = 0
+      s.bufferedEos = false
+      s.trailersHeld = false
+    }
+    res.started = true
+    res.ended = true
+    res.out = { body: [], end: false }
+    const eos = response.body.byteLength === 0
+    const first: Ev[] = [{ t: 'h', eos }]
+    if (!eos) first.push({ t: 'd', chunk: response.body, eos: true })
+    if (res.slots.length) res.slots[0]!.inbox.push(...first)
+    else for (const ev of first) this.#emit(res, -1, ev)
+    this.#again = true
+  }
+
+  #close(): void {
+    if (this.#final) return
+    this.#final = { action: 'closed' }
+    this.#req.stopped = true
+    this.#res.stopped = true
+  }
+
+  #onFailure(d: Dir, i: number, err: PluginFailureError): void {
+    const slot = d.slots[i]!
+    this.#recordFailure(err)
+    slot.skip = true
+    // The same plugin's slot in the other direction is skipped too.
+    const other = d === this.#req ? this.#res : this.#req
+    for (const s of other.slots) if (s.ctx === slot.ctx) s.skip = true
+    if (slot.plugin.failStrategy === 'FAIL_OPEN' || this.#inLocal) {
+      // Skip the plugin: whatever it held goes on as if it had continued.
+      slot.headers = 'pending'
+      const held = slot.buffered
+      slot.buffered = []
+      this.#replay(d, i, held, slot)
+      return
+    }
+    this.#failClosed(slot.plugin, d)
+  }
+
+  #replay(d: Dir, i: number, held: Buffer[], slot: Slot): void {
+    // Re-deliver the pending input of a skipped plugin (deliver() passes it straight on).
+    const evs: Ev[] = []
+    if (!d.out.headers && !d.slots.slice(i + 1).some((s) => s.inbox.some((e) => e.t === 'h'))) evs.push({ t: 'h', eos: slot.headersEos })
+    if (held.length) evs.push({ t: 'd', chunk: Buffer.concat(held), eos: slot.bufferedEos })
+    if (slot.trailersHeld) evs.push({ t: 't' })
+    slot.trailersHeld = false
+    slot.inbox.unshift(...evs)
+  }
+
+  #failClosed(plugin: Plugin, d: Dir | undefined): void {
+    // FAIL_CLOSE / FAIL_RELOAD: the stream fails with a 500 (details as Envoy's wasm_fail_stream).
+    this.#local({ status: 500, details: 'wasm_fail_stream', body: Buffer.from(`plugin ${plugin.name} failed`), headers: [], grpcStatus: -1 }, d ?? this.#req)
+    this.#pump()
+  }
+
+  #recordFailure(err: PluginFailureError): void {
+    this.failures.push(err)
+    this.#s.onFailure?.(err)
+  }
+
+  /** Resolves waiters whose input went as far as it can. */
+  #settle(): void {
+    if (this.#pumping) return
+    if (this.#final || this.#inLocal) {
+      if (this.#inLocal && !this.#final) {
+        if (!this.#res.out.end) return this.#armTimer()
+        const headers = this.#s.http.responseHeaders!
+        const body = Buffer.concat(this.#localBody)
+        this.#final = {
+          action: 'local',
+          response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
+        }
+        // Keep content-length right after response plugins rewrote the body.
+        if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))
+      }
+      this.#clearTimer()
+      for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(this.#finalResult(d))
+      return
+    }
+    let waiting = false
+    for (const d of [this.#req, this.#res]) {
+      if (!d.waiters.length) continue
+      if (d.slots.some((s) => s.inbox.length || blockedOnOutside(s))) {
+        waiting = true
+        continue
+      }
+      const held = d.slots.some((s) => !s.skip && (s.headers === 'stopSingle' || (s.headers === 'pending' && d.out.headers === undefined)))
+      const out = d.out
+      d.out = { body: [], end: false }
+      const result: PhaseResult = { action: held && !out.headers ? 'held' : 'continue', body: out.body, endOfStream: out.end }
+      if (out.headers) result.headers = out.headers
+      if (out.trailers) result.trailers = out.trailers
+      const [first, ...rest] = d.waiters.splice(0)
+      first!(result)
+      for (const w of rest) w({ action: result.action, body: [], endOfStream: out.end })
+    }
+    if (waiting) this.#armTimer()
+    else this.#clearTimer()
+  }
+
+  #finalResult(d: Dir): PhaseResult {
+    const f = this.#final ?? { action: 'closed' as const }
+    const r: PhaseResult = { action: f.action, body: [], endOfStream: true }
+    if (f.response) r.localResponse = f.response
+    if (d.req && d.out.headers) r.headers = d.out.headers
+    return r
+  }
+
+  #armTimer(): void {
+    if (this.#timer || this.#finished) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      // A pause that never resumes must not hang the request: answer 504 as a stream timeout would.
+      const d = this.#res.started ? this.#res : this.#req
+      this.#local({ status: 504, details: 'plugin_pause_timeout', body: Buffer.from('plugin pause timeout'), headers: [], grpcStatus: -1 }, d)
+      this.#pump()
+      this.#settle()
+    }, this.#s.pauseTimeoutMs)
+    this.#timer.unref()
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+/** Whether plugin slot `s` waits for something only the plugin can end (continue_stream, a reply). */
+function blockedOnOutside(s: Slot): boolean {
+  if (s.skip) return false
+  if (s.headers === 'stopAll') return true
+  if (s.trailersHeld) return true
+  if ((s.buffering || s.headers === 'stopSingle') && s.sawEos) return true
+  return false
+}
+
+function dir(req: boolean, slots: Slot[]): Dir {
+  return { req, slots, out: { body: [], end: false }, started: false, ended: false, stopped: false, waiters: [] }
+}
+
+function toBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}
+
+function stateError(msg: string): ProxyWasmHostError {
+  return new ProxyWasmHostError('PWH_ERR_EXCHANGE_STATE', msg)
+}
