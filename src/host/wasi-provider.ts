@@ -38,11 +38,30 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
   const writer = (plugin: Plugin, vm: WasmVm) => (fd: 1 | 2, text: string) =>
     plugin.emitLog(fd === 1 ? 'info' : 'error', text, vm.current?.id ?? 0, fd === 1 ? 'stdout' : 'stderr')
   if (option === undefined || option === 'sandbox') {
+    const flushes = new WeakMap<WasmVm, () => void>()
     return {
       create(plugin, vm) {
-        const fns = createSandboxWasi({ memory: () => vm.memory, write: writer(plugin, vm), env: envList, args })
+        // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
+        const write = writer(plugin, vm)
+        const pending: Record<1 | 2, string> = { 1: '', 2: '' }
+        const lineWrite = (fd: 1 | 2, text: string) => {
+          const all = pending[fd] + text
+          const lines = all.split('\n')
+          pending[fd] = lines.pop()!
+          for (const line of lines) write(fd, line)
+        }
+        flushes.set(vm, () => {
+          for (const fd of [1, 2] as const) {
+            if (pending[fd]) write(fd, pending[fd])
+            pending[fd] = ''
+          }
+        })
+        const fns = createSandboxWasi({ memory: () => vm.memory, write: lineWrite, env: envList, args })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
-        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns } }
+        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: () => flushes.get(vm)?.() }
+      },
+      afterCall(vm) {
+        if (vm) flushes.get(vm)?.()
       },
     }
   }

@@ -57,7 +57,7 @@ export function createSandboxWasi(h: WasiHostSide): Record<string, (...args: nev
     const text = gather(iovs, n)
     if (text === undefined) return FAULT
     if (!h.memory().setU32(retPtr, total(iovs, n))) return FAULT
-    h.write(fd as 1 | 2, text.endsWith('\n') ? text.slice(0, -1) : text)
+    h.write(fd as 1 | 2, text)
     return SUCCESS
   }
   const strings = (list: readonly string[]) => list.map((s) => enc.encode(s + '\0'))

@@ -1,0 +1,20 @@
+import { defineConfig } from 'tsup'
+
+// Entries match the exports map of package.json, one per subpath.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'adapters/node/index': 'src/adapters/node/index.ts',
+    'adapters/express/index': 'src/adapters/express/index.ts',
+    'adapters/koa/index': 'src/adapters/koa/index.ts',
+    'adapters/fastify/index': 'src/adapters/fastify/index.ts',
+    'cli/index': 'src/cli/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  splitting: true,
+  external: ['express', 'koa', 'fastify', '@wasmer/wasi'],
+})
