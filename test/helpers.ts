@@ -38,6 +38,8 @@ export interface RunResult {
   /** What reached the client. */
   response: { status: number; headers: HeaderMap; body: Buffer; trailers?: HeaderMap }
   local?: FinalResponse
+  /** A plugin reset the stream (close_stream, or a local reply after the response headers left). */
+  closed?: boolean
   exchange: Exchange
 }
 
@@ -98,6 +100,10 @@ export async function run(
   for (let i = 0; i < respChunks.length; i++) {
     s = await ex.responseBody(respChunks[i]!, i === respChunks.length - 1 && up.trailers === undefined)
     if (s.action === 'local') return localResp()
+    if (s.action === 'closed') {
+      ex.done()
+      return { upstream, response: { status: Number(outHeaders?.get(':status')), headers: outHeaders!, body: Buffer.concat(outBody) }, closed: true, exchange: ex }
+    }
     takeResp(s)
   }
   if (up.trailers) {
