@@ -72,8 +72,17 @@ export class GuestMemory {
 
   /** Bytes decoded one byte per character (header names and values keep raw octets). */
   latin1(ptr: number, len: number): string | undefined {
-    const v = this.view(ptr, len)
-    return v === undefined ? undefined : latin1.decode(v)
+    ptr >>>= 0
+    len >>>= 0
+    const b = this.bytes
+    if (ptr + len > b.byteLength) return undefined
+    // Header names and values are short: a loop beats TextDecoder's call overhead.
+    if (len <= 64) {
+      let s = ''
+      for (let i = ptr; i < ptr + len; i++) s += String.fromCharCode(b[i]!)
+      return s
+    }
+    return latin1.decode(b.subarray(ptr, ptr + len))
   }
 
   /** Bytes decoded as UTF-8 (log messages, property paths). */

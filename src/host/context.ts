@@ -60,13 +60,14 @@ export class HttpState {
   responseHeadersSent = false
   requestTrailersSent = false
   responseTrailersSent = false
-  readonly filterState = new Map<string, Buffer>()
-  readonly spanTags = new Map<string, string>()
-  readonly startTime = BigInt(Date.now()) * 1_000_000n
+  #filterState: Map<string, Buffer> | undefined
+  #spanTags: Map<string, string> | undefined
+  /** Request start, ms since the epoch (kept as a number: BigInt math per request is costly). */
+  readonly startMs = Date.now()
   requestBodyBytes = 0
   responseBodyBytes = 0
   requestComplete = false
-  endTime: bigint | undefined
+  endMs: number | undefined
   responseCodeDetails: string | undefined
   readonly connectionId: number
   decoderBufferLimit: number
@@ -74,6 +75,16 @@ export class HttpState {
   clearRouteCache = true
   needRebuild = false
   upstreamOverrideHost: string | undefined
+
+  /** Values stored with `proxy_set_property` (Envoy filter state), shared by the plugins of the request. */
+  get filterState(): Map<string, Buffer> {
+    return (this.#filterState ??= new Map())
+  }
+
+  /** Higress `trace_span_tag.*` values. */
+  get spanTags(): Map<string, string> {
+    return (this.#spanTags ??= new Map())
+  }
 
   constructor(
     readonly info: StreamInfo,

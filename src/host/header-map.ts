@@ -35,7 +35,8 @@ export class HeaderMap implements Iterable<HeaderPair> {
     } else if (Symbol.iterator in init) {
       for (const [k, v] of init as Iterable<readonly [string, string]>) this.pairs.push([k.toLowerCase(), String(v)])
     } else {
-      for (const [k, v] of Object.entries(init)) {
+      for (const k in init) {
+        const v = init[k]
         if (v === undefined) continue
         const key = k.toLowerCase()
         if (Array.isArray(v)) for (const x of v) this.pairs.push([key, String(x)])

@@ -85,6 +85,8 @@ export class Plugin {
   readonly vmConfigBytes: Buffer
   /** @internal embedder properties. */
   readonly properties: Record<string, PropertyValue>
+  /** @internal whether any embedder property was given. */
+  readonly hasProperties: boolean
   /** @internal numeric log level. */
   readonly logLevel: LogLevel
   readonly #rt: PluginRuntime
@@ -108,6 +110,7 @@ export class Plugin {
     this.pluginConfigBytes = settings.config
     this.vmConfigBytes = settings.vmConfig
     this.properties = settings.properties
+    this.hasProperties = Object.keys(settings.properties).length > 0
     this.abi = runtime.abi
     this.#rt = runtime
     this.logLevel = levelValue(settings.logLevel ?? runtime.logger.level)

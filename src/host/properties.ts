@@ -65,8 +65,8 @@ const STREAM: Record<string, Getter> = {
     return text(q < 0 ? '' : p.slice(q + 1).replace(/#.*$/, ''))
   },
   'request\0protocol': (c) => text(c.http.info.protocol ?? 'HTTP/1.1'),
-  'request\0time': (c) => int64(c.http.startTime),
-  'request\0duration': (c) => (c.http.requestComplete ? int64((c.http.endTime ?? BigInt(Date.now()) * 1_000_000n) - c.http.startTime) : undefined),
+  'request\0time': (c) => int64(BigInt(c.http.startMs) * 1_000_000n),
+  'request\0duration': (c) => (c.http.requestComplete ? int64(BigInt((c.http.endMs ?? Date.now()) - c.http.startMs) * 1_000_000n) : undefined),
   'request\0size': (c) => {
     const cl = c.http.requestHeaders.get('content-length')
     return int64(cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : c.http.requestBodyBytes)
@@ -123,9 +123,13 @@ export function getProperty(ctx: ContextBase, rawPath: string): Buffer | undefin
   const path = rawPath.endsWith('\0') ? rawPath.slice(0, -1) : rawPath
   if (path === '') return undefined
   const stream = ctx.isRoot ? undefined : (ctx as StreamContext)
-  // Embedder values first: per request, then per plugin.
-  const own = stream?.http.info.properties?.[path.replaceAll('\0', '.')] ?? ctx.plugin.properties[path.replaceAll('\0', '.')]
-  if (own !== undefined && !path.includes('.')) return serializeProperty(own)
+  // Embedder values first: per request, then per plugin (a dotted single segment never matches, as in Envoy).
+  const reqProps = stream?.http.info.properties
+  if ((reqProps || ctx.plugin.hasProperties) && !path.includes('.')) {
+    const key = path.replaceAll('\0', '.')
+    const own = reqProps?.[key] ?? ctx.plugin.properties[key]
+    if (own !== undefined) return serializeProperty(own)
+  }
   const plugin = pluginProperty(ctx, path)
   if (plugin) return plugin
   if (!stream) return undefined

@@ -128,6 +128,25 @@ export class WasmVm {
     return WasmResult.Ok
   }
 
+  /** {@link WasmVm.copyOut} for a latin1 string (header values), written without an intermediate buffer. */
+  copyOutLatin1(value: string, ptrPtr: number, sizePtr: number): WasmResult {
+    const mem = this.memory
+    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
+    const len = value.length
+    if (len === 0) {
+      mem.setU32(ptrPtr, 0)
+      mem.setU32(sizePtr, 0)
+      return WasmResult.Ok
+    }
+    const ptr = this.alloc(len)
+    if (ptr === 0 || !mem.inBounds(ptr, len)) return WasmResult.InvalidMemoryAccess
+    const b = mem.bytes
+    for (let i = 0; i < len; i++) b[ptr + i] = value.charCodeAt(i)
+    mem.setU32(ptrPtr, ptr)
+    mem.setU32(sizePtr, len)
+    return WasmResult.Ok
+  }
+
   /** Marks a stream context as having deferred work (continue, close, local response). */
   touch(ctx: StreamContext): void {
     this.#touched.add(ctx)

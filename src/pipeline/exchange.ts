@@ -232,8 +232,10 @@ export class Exchange {
   responseHeaders(status: number, headers: HeadersInit = {}, endOfStream = false): Promise<PhaseResult> {
     if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
     if (this.#res.started) return Promise.reject(stateError('responseHeaders() was already called'))
-    const map = new HeaderMap([[':status', String(status)]])
-    for (const [k, v] of new HeaderMap(headers)) if (k !== ':status') map.add(k, v)
+    const pairs: Array<[string, string]> = [[':status', String(status)]]
+    const given = headers instanceof HeaderMap ? headers : new HeaderMap(headers)
+    for (const p of given.pairs) if (p[0] !== ':status') pairs.push([p[0], p[1]])
+    const map = HeaderMap.fromPairs(pairs)
     this.#s.http.responseHeaders = map
     this.#s.http.responseCodeDetails ??= 'via_upstream'
     this.#res.started = true
@@ -269,14 +271,16 @@ export class Exchange {
     if (this.#finished) return
     this.#finished = true
     this.#clearTimer()
-    this.#s.http.endTime ??= BigInt(Date.now()) * 1_000_000n
+    this.#s.http.endMs ??= Date.now()
     for (const slot of this.#req.slots) {
       if (!slot.ctx) continue
       const err = slot.plugin.finishStream(slot.ctx)
       if (err) this.#recordFailure(err)
     }
-    const aborted: PhaseResult = { action: 'closed', body: [], endOfStream: true }
-    for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(aborted)
+    if (this.#req.waiters.length || this.#res.waiters.length) {
+      const aborted: PhaseResult = { action: 'closed', body: [], endOfStream: true }
+      for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(aborted)
+    }
   }
 
   /** The client went away: no further request/response callbacks; `on_log`/`on_done`/`on_delete` still run. */
@@ -297,7 +301,7 @@ export class Exchange {
     if (eos) d.ended = true
     if (eos && d.req) {
       this.#s.http.requestComplete = true
-      this.#s.http.endTime = BigInt(Date.now()) * 1_000_000n
+      this.#s.http.endMs = Date.now()
     }
     return this.#wait(d, () => {
       d.slots.length ? d.slots[0]!.inbox.push(ev) : this.#emit(d, -1, ev)

@@ -8,6 +8,7 @@ import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { WasmPluginHost } from '../host/host.js'
 import { Plugin, type PluginPhase } from '../host/plugin.js'
 import type { PropertyValue } from '../host/properties.js'
+import { loadPipelineConfig, type ConfigLoadOptions } from './config.js'
 import { Exchange, type ExchangeSink } from './exchange.js'
 
 /** Phase order of Istio/Higress/MSE: authentication, authorization, statistics, then the rest. */
@@ -117,6 +118,27 @@ export class PluginPipeline {
     this.#plugins = orderPlugins(plugins)
   }
 
+  /**
+   * Builds a pipeline from a declarative configuration: a pipeline file, Higress/Istio `WasmPlugin`
+   * resources or a Kong `filter_chains` file (YAML or JSON), or the parsed object. Everything is
+   * validated (JSON Schemas included) before the first plugin is loaded; see `docs/pipeline.md`.
+   * @param host - the host that loads the plugins
+   * @param source - a file path (relative paths inside it start from its directory), or an object
+   * @param options - base directory for objects, Kong filters directory, schemas by plugin name,
+   * response order and pause timeout overrides
+   * @returns the pipeline, its plugins loaded and started
+   * @throws `PWH_ERR_CONFIG_FILE`, `PWH_ERR_CONFIG_INVALID`, `PWH_ERR_CONFIG_SCHEMA`, and every code
+   * of {@link WasmPluginHost.load} (e.g. `PWH_ERR_PLUGIN_READ`)
+   * @example
+   * ```ts
+   * const pipeline = await PluginPipeline.fromConfig(host, 'gateway.yaml')
+   * pipeline.plan({ route: 'api', host: 'example.com' }).map((p) => p.name)
+   * ```
+   */
+  static async fromConfig(host: WasmPluginHost, source: string | object, options?: ConfigLoadOptions): Promise<PluginPipeline> {
+    return new PluginPipeline(host, await loadPipelineConfig(host, source, options))
+  }
+
   /** The host. */
   get host(): WasmPluginHost {
     return this.#host
@@ -209,17 +231,20 @@ function serviceCluster(service: string): string {
 
 /** Builds the request header map: pseudo-headers first (§6.3), then regular headers, `host` → `:authority`. */
 export function requestHeaderMap(r: ExchangeRequest): HeaderMap {
-  const given = new HeaderMap(r.headers ?? {})
-  const authority = r.authority ?? given.get(':authority') ?? given.get('host') ?? ''
-  const map = new HeaderMap([
-    [':method', r.method ?? given.get(':method') ?? 'GET'],
-    [':scheme', r.scheme ?? given.get(':scheme') ?? 'http'],
+  const given = r.headers === undefined ? undefined : r.headers instanceof HeaderMap ? r.headers : new HeaderMap(r.headers)
+  const authority = r.authority ?? given?.get(':authority') ?? given?.get('host') ?? ''
+  const pairs: Array<[string, string]> = [
+    [':method', r.method ?? given?.get(':method') ?? 'GET'],
+    [':scheme', r.scheme ?? given?.get(':scheme') ?? 'http'],
     [':authority', authority],
-    [':path', r.path ?? given.get(':path') ?? '/'],
-  ])
-  for (const [k, v] of given) {
-    if (k === 'host' || k.startsWith(':')) continue
-    map.add(k, v)
+    [':path', r.path ?? given?.get(':path') ?? '/'],
+  ]
+  if (given) {
+    for (const p of given.pairs) {
+      const k = p[0]
+      if (k === 'host' || k.charCodeAt(0) === 58) continue
+      pairs.push([k, p[1]])
+    }
   }
-  return map
+  return HeaderMap.fromPairs(pairs)
 }

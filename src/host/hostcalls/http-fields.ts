@@ -54,7 +54,7 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
         if (vm.plugin.abi === '0.1.0') return vm.copyOut('', ptrPtr, sizePtr)
         return WasmResult.NotFound
       }
-      return vm.copyOut(Buffer.from(v, 'latin1'), ptrPtr, sizePtr)
+      return vm.copyOutLatin1(v, ptrPtr, sizePtr)
     },
     proxy_get_header_map_pairs: (type: number, ptrPtr: number, sizePtr: number) => {
       const ref = headerMap(vm.effective, type >>> 0)
