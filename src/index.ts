@@ -21,3 +21,5 @@ export { ProxyWasmHostError, PluginFailureError, ErrorCodes, isProxyWasmHostErro
 export type { ErrorCode } from './errors.js'
 export { WasmResult, LogLevel, MapType, BufferType, StreamType, HeaderAction, DataAction, ABI_MARKERS } from './abi/enums.js'
 export type { AbiVersion, LogLevelName } from './abi/enums.js'
+export { higressConfig, readPipelineConfig, loadPipelineConfig } from './pipeline/config.js'
+export type { MatchRule, ConfigShape, ConfigLoadOptions, DeclaredPlugin, DeclaredChain, PipelineDeclaration } from './pipeline/config.js'

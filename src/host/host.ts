@@ -108,7 +108,7 @@ export class WasmPluginHost {
 
   /** Plugins loaded and not closed. */
   get plugins(): Plugin[] {
-    return [...this.#plugins]
+    return [...this.#plugins].filter((p) => !p.closed)
   }
 
   /**

@@ -126,6 +126,11 @@ export class Plugin {
     return this.#vm !== undefined && this.#vm.failure === undefined && !this.#closed
   }
 
+  /** Whether {@link Plugin.close} ran. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
   /** The plugin configuration as text. */
   get configuration(): string {
     return this.pluginConfigBytes.toString('utf8')

@@ -22,7 +22,13 @@ import type { FailStrategy, Plugin } from '../host/plugin.js'
 import type { PropertyValue } from '../host/properties.js'
 import type { FilterChain, PipelineOptions } from './pipeline.js'
 
-/** A Higress `WasmPlugin` match rule (`spec.matchRules[i]`): where a rule config applies. */
+/**
+ * A Higress `WasmPlugin` match rule (`spec.matchRules[i]`): where a rule config applies.
+ * @example
+ * ```ts
+ * const rule: MatchRule = { domain: ['*.example.com'], config: { name: 'domain-rule' } }
+ * ```
+ */
 export interface MatchRule {
   /** Route (Ingress) names → `_match_route_` (Higress: `name`, or `namespace/name` outside its namespace). */
   ingress?: string[]
@@ -40,10 +46,17 @@ export interface MatchRule {
   configDisable?: boolean
 }
 
-/** Which of the three accepted shapes a configuration had. */
+/** Which of the three accepted shapes a configuration had: pipeline file, `WasmPlugin` resources, Kong `filter_chains`. */
 export type ConfigShape = 'pipeline' | 'wasm-plugin' | 'kong'
 
-/** Options of {@link readPipelineConfig}, {@link loadPipelineConfig} and `PluginPipeline.fromConfig`. */
+/**
+ * Options of {@link readPipelineConfig}, {@link loadPipelineConfig} and `PluginPipeline.fromConfig`.
+ * @example
+ * ```ts
+ * await PluginPipeline.fromConfig(host, 'kong.yaml', { filtersDir: './filters', responseOrder: 'reverse' })
+ * await PluginPipeline.fromConfig(host, 'plugins.yaml', { schemas: { 'key-auth': './key-auth.schema.json' } })
+ * ```
+ */
 export interface ConfigLoadOptions {
   /** Directory that relative paths start from when the source is an object (default: the working directory). */
   baseDir?: string
