@@ -23,3 +23,5 @@ export { WasmResult, LogLevel, MapType, BufferType, StreamType, HeaderAction, Da
 export type { AbiVersion, LogLevelName } from './abi/enums.js'
 export { higressConfig, readPipelineConfig, loadPipelineConfig } from './pipeline/config.js'
 export type { MatchRule, ConfigShape, ConfigLoadOptions, DeclaredPlugin, DeclaredChain, PipelineDeclaration } from './pipeline/config.js'
+export { LOG_LEVEL_NAMES } from './abi/enums.js'
+export type { HeaderPair } from './abi/pairs.js'

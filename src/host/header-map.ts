@@ -59,8 +59,11 @@ export class HeaderMap implements Iterable<HeaderPair> {
 
   /** First value of `name`, or `undefined`. */
   get(name: string): string | undefined {
+    const pairs = this.pairs
+    for (let i = 0; i < pairs.length; i++) if (pairs[i]![0] === name) return pairs[i]![1]
     const key = name.toLowerCase()
-    for (const p of this.pairs) if (p[0] === key) return p[1]
+    if (key === name) return undefined
+    for (let i = 0; i < pairs.length; i++) if (pairs[i]![0] === key) return pairs[i]![1]
     return undefined
   }
 

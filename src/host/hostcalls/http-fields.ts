@@ -33,6 +33,20 @@ export function headerMap(ctx: ContextBase | undefined, type: number): MapRef | 
   }
 }
 
+/** The map `type` for reading (no allocation on the hot path); `null` when out of range. */
+function readMap(ctx: ContextBase | undefined, type: number): HeaderMap | undefined | null {
+  if (type > MapType.HttpCallResponseTrailers) return null
+  const s = asStream(ctx)
+  if (s) {
+    const h = s.http
+    if (type === MapType.HttpRequestHeaders) return h.requestHeaders
+    if (type === MapType.HttpResponseHeaders) return h.responseHeaders
+    if (type === MapType.HttpRequestTrailers) return h.requestTrailers
+    if (type === MapType.HttpResponseTrailers) return h.responseTrailers
+  }
+  return ctx?.plugin.calloutMap(ctx, type)
+}
+
 /** @internal */
 export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
   const mem = vm.memory
@@ -46,9 +60,9 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
     proxy_get_header_map_value: (type: number, kp: number, kl: number, ptrPtr: number, sizePtr: number) => {
       const key = mem.latin1(kp, kl)
       if (key === undefined) return WasmResult.InvalidMemoryAccess
-      const ref = headerMap(vm.effective, type >>> 0)
-      if (!ref?.map) return WasmResult.BadArgument
-      const v = ref.map.get(key)
+      const map = readMap(vm.effective, type >>> 0)
+      if (!map) return WasmResult.BadArgument
+      const v = map.get(key)
       if (v === undefined) {
         // ABI 0.1.0 answers Ok with an empty value (§1.2).
         if (vm.plugin.abi === '0.1.0') return vm.copyOut('', ptrPtr, sizePtr)
@@ -57,9 +71,9 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
       return vm.copyOutLatin1(v, ptrPtr, sizePtr)
     },
     proxy_get_header_map_pairs: (type: number, ptrPtr: number, sizePtr: number) => {
-      const ref = headerMap(vm.effective, type >>> 0)
-      if (!ref) return WasmResult.BadArgument
-      const pairs = ref.map?.pairs ?? []
+      const map = readMap(vm.effective, type >>> 0)
+      if (map === null) return WasmResult.BadArgument
+      const pairs = map?.pairs ?? []
       if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
       if (pairs.length === 0) {
         mem.setU32(ptrPtr, 0)

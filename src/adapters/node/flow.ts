@@ -1,0 +1,484 @@
+/**
+ * The engine every adapter shares: it drives one {@link Exchange} from Node streams, moves released
+ * data on with backpressure, and keeps message framing right.
+ *
+ * Framing rule (both directions): the released headers go on as soon as the chain released them,
+ * except when they carry a `content-length` and no body came out yet. Then the adapter waits for the
+ * first released body bytes: if they match what went in, the body streams with the original length;
+ * if a plugin changed them, the length is dropped (chunked); if a plugin holds the body to the end,
+ * the whole body is known and `content-length` is recomputed. Nothing is buffered beyond what the
+ * plugins themselves hold.
+ * @internal
+ * @module
+ */
+import type { Readable } from 'node:stream'
+import { Readable as ReadableStream } from 'node:stream'
+import { isProxyWasmHostError } from '../../errors.js'
+import type { HeaderMap, HeadersInit } from '../../host/header-map.js'
+import type { Exchange, FinalResponse, PhaseResult } from '../../pipeline/exchange.js'
+import { declaredLength } from './headers.js'
+
+const EMPTY = Buffer.alloc(0)
+
+/** How a released body is framed: whole body known, original length kept, or streamed without a length. @internal */
+export type Framing = 'complete' | 'keep' | 'stream'
+
+/** What one direction of an exchange released so far. @internal */
+export class Released {
+  headers: HeaderMap | undefined
+  trailers: HeaderMap | undefined
+  pending: Buffer[] = []
+  /** Bytes fed into the chain. */
+  fed = 0
+  /** Bytes that came out of the chain. */
+  released = 0
+  /** The end of this direction came out. */
+  ended = false
+  /** A `local` or `closed` result. */
+  terminal: PhaseResult | undefined
+
+  /** Records a phase result. */
+  take(r: PhaseResult): void {
+    if (r.action === 'local' || r.action === 'closed') {
+      this.terminal ??= r
+      return
+    }
+    if (r.headers) this.headers = r.headers
+    for (const b of r.body) {
+      if (!b.byteLength) continue
+      this.pending.push(b)
+      this.released += b.byteLength
+    }
+    if (r.trailers) this.trailers = r.trailers
+    if (r.endOfStream) this.ended = true
+  }
+
+  /** The framing, once it can be decided (see the module comment). */
+  framing(): Framing | undefined {
+    if (!this.headers) return undefined
+    if (this.ended) return 'complete'
+    if (this.headers.get('content-length') === undefined) return 'stream'
+    if (this.released === 0) return undefined
+    return this.released === this.fed ? 'keep' : 'stream'
+  }
+
+  /** Takes the pending released chunks. */
+  drain(): Buffer[] {
+    const p = this.pending
+    this.pending = []
+    return p
+  }
+}
+
+/**
+ * Applies a framing decision to released headers (a copy): `complete` sets `content-length` to the
+ * released size when the body changed or had a length; `stream` drops a stale `content-length` and,
+ * when `chunkedHeader` is set (a request handed to an in-process handler), says
+ * `transfer-encoding: chunked` so that body parsers still see a body.
+ * @internal
+ */
+export function frame(headers: HeaderMap, framing: Framing, flow: Released, opts: { bodyless?: boolean; chunkedHeader?: boolean } = {}): HeaderMap {
+  const h = headers.clone()
+  if (opts.bodyless) return h
+  if (framing === 'complete') {
+    if (flow.released !== flow.fed || h.has('content-length')) {
+      h.set('content-length', String(flow.released))
+      h.delete('transfer-encoding')
+    }
+  } else if (framing === 'stream') {
+    h.delete('content-length')
+    if (opts.chunkedHeader && !h.has('transfer-encoding')) h.set('transfer-encoding', 'chunked')
+  }
+  return h
+}
+
+/** A pull source of body chunks. @internal */
+export interface ChunkSource {
+  /** The next chunk, or `null` at the end; rejects when the peer went away. */
+  read(): Promise<Buffer | null>
+  /** Trailers received with the end, if any. */
+  trailers(): HeadersInit | undefined
+  /** Stops reading: the rest is drained and dropped. */
+  discard(): void
+}
+
+/** Where released body chunks go. @internal */
+export interface ChunkSink {
+  /** Writes a chunk; resolves when the sink takes more. */
+  write(chunk: Buffer): Promise<void> | void
+  /** Ends the body. */
+  end(): void
+  /** Fails the body (the stream was reset or answered locally). */
+  fail(err: Error): void
+}
+
+/** An error the adapters raise when the client went away mid-body. @internal */
+export class ClientGoneError extends Error {
+  constructor(message = 'the client went away') {
+    super(message)
+    this.name = 'ClientGoneError'
+  }
+}
+
+/** Whether an error means that the exchange was already finished (aborted by the client). @internal */
+export function isAborted(err: unknown): boolean {
+  return err instanceof ClientGoneError || isProxyWasmHostError(err, 'PWH_ERR_EXCHANGE_ABORTED')
+}
+
+/** The outcome of the request phase before the request is handed on. @internal */
+export type RequestStart =
+  | { kind: 'local'; response: FinalResponse }
+  | { kind: 'closed' }
+  | { kind: 'forward'; headers: HeaderMap; framing: Framing }
+
+/**
+ * Drives the request direction: headers, then as much body as the framing decision needs
+ * ({@link RequestRunner.start}); then the rest of the body into a sink ({@link RequestRunner.pipe}).
+ * @internal
+ */
+export class RequestRunner {
+  readonly flow = new Released()
+  readonly #ex: Exchange
+  readonly #source: ChunkSource | undefined
+  readonly #expected: number | undefined
+  #eosFed = false
+  #stopped = false
+  /** A local reply or a reset that came from the body after the request was handed on. */
+  onLate: ((r: PhaseResult) => void) | undefined
+
+  /**
+   * @param ex - the exchange
+   * @param source - the body, or `undefined` for a body-less request
+   * @param contentLength - the request's `content-length` header (lets the last chunk carry end-of-stream)
+   */
+  constructor(ex: Exchange, source: ChunkSource | undefined, contentLength?: string) {
+    this.#ex = ex
+    this.#source = source
+    this.#expected = declaredLength(contentLength)
+  }
+
+  /** Runs the request headers and as much body as needed; see {@link RequestStart}. */
+  async start(): Promise<RequestStart> {
+    const flow = this.flow
+    flow.take(await this.#ex.requestHeaders(this.#source === undefined))
+    for (;;) {
+      const t = flow.terminal
+      if (t) return t.action === 'local' && t.localResponse ? { kind: 'local', response: t.localResponse } : { kind: 'closed' }
+      const framing = flow.framing()
+      if (framing) return { kind: 'forward', headers: flow.headers!, framing }
+      // Everything went in and nothing framed it: the chain cannot release more without the outside.
+      if (this.#eosFed || this.#stopped) return { kind: 'closed' }
+      await this.#step()
+    }
+  }
+
+  /** Streams the rest of the body into `sink` (call after {@link RequestRunner.start} returned `forward`). */
+  async pipe(sink: ChunkSink): Promise<void> {
+    const flow = this.flow
+    try {
+      for (;;) {
+        for (const b of flow.drain()) if (!this.#stopped) await sink.write(b)
+        if (this.#stopped) return
+        if (flow.terminal) {
+          this.#stop()
+          sink.fail(new Error('the request was answered by a plugin'))
+          this.onLate?.(flow.terminal)
+          return
+        }
+        if (flow.ended) {
+          sink.end()
+          return
+        }
+        if (this.#eosFed) {
+          // The end went in but has not come out: a plugin holds it (it resolves or the pause timer fires).
+          sink.fail(new Error('the request body did not complete'))
+          return
+        }
+        await this.#step()
+      }
+    } catch (err) {
+      this.#stop()
+      sink.fail(err as Error)
+      if (!isAborted(err)) throw err
+    }
+  }
+
+  /** Stops feeding the chain; the rest of the body is dropped (the response is over). */
+  stop(): void {
+    this.#stop()
+  }
+
+  #stop(): void {
+    if (this.#stopped) return
+    this.#stopped = true
+    if (!this.#eosFed) this.#source?.discard()
+  }
+
+  async #step(): Promise<void> {
+    const source = this.#source!
+    const chunk = await source.read()
+    if (this.#stopped) return
+    let r: PhaseResult
+    if (chunk === null) {
+      this.#eosFed = true
+      const trailers = source.trailers()
+      r = await (trailers ? this.#ex.requestTrailers(trailers) : this.#ex.requestBody(EMPTY, true))
+    } else {
+      this.flow.fed += chunk.byteLength
+      // With a declared length the last chunk carries end-of-stream, as Envoy's HTTP/1 codec does.
+      const last = this.#expected !== undefined && this.flow.fed >= this.#expected
+      if (last) this.#eosFed = true
+      r = await this.#ex.requestBody(chunk, last)
+      if (last) source.discard()
+    }
+    this.flow.take(r)
+  }
+}
+
+/** Where a response goes: a `ServerResponse`, a Koa context or a Fastify reply. @internal */
+export interface ResponseOut {
+  /** The whole response is known (a local reply, or a body held to its end). */
+  full(headers: HeaderMap, body: Buffer, trailers?: HeaderMap): void | Promise<void>
+  /** Headers are decided; the body follows through `write`/`end`. */
+  head(headers: HeaderMap): void
+  /** A body chunk; resolves when more can be written. */
+  write(chunk: Buffer): Promise<void> | void
+  /** The end of the body. */
+  end(trailers?: HeaderMap): void
+  /** Resets the response (a plugin closed the stream, or a reply could not be honoured). */
+  destroy(): void
+}
+
+/**
+ * Drives the response direction from pushed input (headers, chunks, trailers) and writes what the
+ * chain releases to a {@link ResponseOut}. Calls must not overlap (adapters serialize them).
+ * @internal
+ */
+export class ResponseRunner {
+  readonly flow = new Released()
+  readonly #ex: Exchange
+  readonly #out: ResponseOut
+  readonly #bodyless: boolean
+  #committed = false
+  #done = false
+  #decided!: () => void
+  /** Resolves once the response is committed: headers decided, a local reply, or a reset. */
+  readonly decided: Promise<void>
+
+  /**
+   * @param ex - the exchange
+   * @param out - where the response goes
+   * @param bodyless - a response that never has a body on the wire (HEAD request): framing is left alone
+   */
+  constructor(ex: Exchange, out: ResponseOut, bodyless = false) {
+    this.#ex = ex
+    this.#out = out
+    this.#bodyless = bodyless
+    this.decided = new Promise((resolve) => (this.#decided = resolve))
+  }
+
+  /** Whether the response was written completely or reset. */
+  get done(): boolean {
+    return this.#done
+  }
+
+  /** Whether headers (or a whole response) went out. */
+  get committed(): boolean {
+    return this.#committed
+  }
+
+  /** Feeds the response headers. */
+  async headers(status: number, headers: HeadersInit, endOfStream: boolean): Promise<void> {
+    if (this.#done) return
+    await this.#after(await this.#ex.responseHeaders(status, headers, endOfStream))
+  }
+
+  /** Feeds a body chunk. */
+  async data(chunk: Buffer, endOfStream: boolean): Promise<void> {
+    if (this.#done) return
+    this.flow.fed += chunk.byteLength
+    await this.#after(await this.#ex.responseBody(chunk, endOfStream))
+  }
+
+  /** Feeds trailers (ends the response). */
+  async trailers(trailers: HeadersInit): Promise<void> {
+    if (this.#done) return
+    await this.#after(await this.#ex.responseTrailers(trailers))
+  }
+
+  /** Commits released headers now (`flushHeaders()`), unless the framing still needs the first body bytes. */
+  flush(): void {
+    if (this.#committed || this.#done || !this.flow.headers) return
+    const framing = this.flow.framing()
+    if (framing) this.#commit(framing)
+  }
+
+  /**
+   * Sends a complete response that bypasses the response chain (a local reply: its response phase
+   * already ran in the exchange), or resets the stream when headers already went out.
+   */
+  async local(response: FinalResponse): Promise<void> {
+    if (this.#done) return
+    this.#done = true
+    if (this.#committed) {
+      this.#out.destroy()
+      this.#decided()
+      return
+    }
+    this.#committed = true
+    this.#decided()
+    await this.#out.full(response.headers, this.#bodyless ? EMPTY : response.body)
+  }
+
+  /** Resets the response. */
+  reset(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#committed = true
+    this.#decided()
+    this.#out.destroy()
+  }
+
+  async #after(r: PhaseResult): Promise<void> {
+    const flow = this.flow
+    flow.take(r)
+    if (flow.terminal) {
+      const t = flow.terminal
+      if (t.action === 'local' && t.localResponse) await this.local(t.localResponse)
+      else this.reset()
+      return
+    }
+    if (!this.#committed) {
+      const framing = flow.framing()
+      if (!framing) return
+      if (framing === 'complete') {
+        this.#committed = true
+        this.#done = true
+        this.#decided()
+        const body = Buffer.concat(flow.drain())
+        await this.#out.full(frame(flow.headers!, framing, flow, { bodyless: this.#bodyless }), body, flow.trailers)
+        return
+      }
+      this.#commit(framing)
+    }
+    for (const b of flow.drain()) {
+      if (this.#done) return
+      await this.#out.write(b)
+    }
+    if (flow.ended && !this.#done) {
+      this.#done = true
+      this.#out.end(flow.trailers)
+    }
+  }
+
+  #commit(framing: Framing): void {
+    this.#committed = true
+    this.#decided()
+    this.#out.head(frame(this.flow.headers!, framing, this.flow, { bodyless: this.#bodyless }))
+  }
+}
+
+/**
+ * A readable stream fed by a writer with backpressure: `write()` resolves when the reader wants more.
+ * @internal
+ */
+export class PushReadable extends ReadableStream {
+  #wants = true
+  #wake: (() => void) | undefined
+
+  constructor() {
+    super()
+  }
+
+  override _read(): void {
+    this.#wants = true
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+    cb(err)
+  }
+
+  /** Pushes a chunk; resolves when the reader wants more (or the stream is gone). */
+  write(chunk: Buffer): Promise<void> | void {
+    if (this.destroyed) return
+    this.#wants = this.push(chunk)
+    if (this.#wants) return
+    return new Promise<void>((resolve) => (this.#wake = resolve))
+  }
+
+  /** Ends the stream. */
+  end(): void {
+    if (!this.destroyed) this.push(null)
+  }
+
+  /** Fails the stream. */
+  fail(err: Error): void {
+    this.destroy(err)
+  }
+}
+
+/**
+ * A {@link ChunkSource} over a readable stream (async iteration gives backpressure): the gateway's
+ * request, a Fastify payload, an upstream or framework response body.
+ * @internal
+ */
+export function streamSource(stream: Readable, trailers?: () => HeadersInit | undefined): ChunkSource {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>
+  let done = false
+  return {
+    async read() {
+      if (done) return null
+      let r: IteratorResult<Buffer | string>
+      try {
+        r = await it.next()
+      } catch (err) {
+        done = true
+        throw new ClientGoneError((err as Error).message)
+      }
+      if (r.done) {
+        done = true
+        // An IncomingMessage destroyed mid-body may end the iterator without an error.
+        const s = stream as Readable & { complete?: boolean }
+        if (s.complete === false) throw new ClientGoneError('the request was aborted')
+        return null
+      }
+      return typeof r.value === 'string' ? Buffer.from(r.value) : r.value
+    },
+    trailers() {
+      const t = trailers?.()
+      return t && Object.keys(t).length ? t : undefined
+    },
+    discard() {
+      if (done) return
+      done = true
+      // Drop the rest without tearing the connection down.
+      stream.removeAllListeners('data')
+      stream.on('error', () => {})
+      stream.resume()
+    },
+  }
+}
+
+/** A sink that drops everything (the body of a request whose handler is gone). @internal */
+export const NULL_SINK: ChunkSink = { write() {}, end() {}, fail() {} }
+
+/** Resolves when `res` drains or closes. @internal */
+export function drained(emitter: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      emitter.off('drain', done)
+      emitter.off('close', done)
+      emitter.off('error', done)
+      resolve()
+    }
+    emitter.on('drain', done)
+    emitter.on('close', done)
+    emitter.on('error', done)
+  })
+}

@@ -1,0 +1,184 @@
+/**
+ * Changes a Node request in place, so that code after the plugins (a handler, the rest of an Express
+ * or Koa stack) sees the plugin-modified method, path, headers and body on the very same
+ * `IncomingMessage` object (Express and Koa keep references to it).
+ *
+ * The body: Node's HTTP parser hands body bytes to the request with `req.push(chunk)` and the end
+ * with `req.push(null)`, and asks the socket for more when the request's `_read()` runs. Both are
+ * looked up on the instance, so own properties take the parser's chunks into the plugin chain and
+ * push what the chain releases back into the stream, with backpressure on both sides: the socket
+ * pauses while the chain or the reader is behind.
+ * @internal
+ * @module
+ */
+import { IncomingMessage } from 'node:http'
+import { Readable } from 'node:stream'
+import type { HeaderMap } from '../../host/header-map.js'
+import { ClientGoneError, type ChunkSink, type ChunkSource } from './flow.js'
+import { nodeHeaderObject } from './headers.js'
+
+const push = Readable.prototype.push
+const parserRead = IncomingMessage.prototype._read
+
+/** The intercepted body of a request: a source for the chain, a sink back into the request. @internal */
+export interface InPlaceBody {
+  /** Chunks the client sent. */
+  source: ChunkSource
+  /** Where released chunks go: back into the request stream. */
+  sink: ChunkSink
+}
+
+/**
+ * Takes over the body of `req` (call it synchronously in the `request` event or the first
+ * middleware, before anything reads the body). Chunks already buffered by the stream are taken first.
+ * @internal
+ */
+export function interceptRequestBody(req: IncomingMessage): InPlaceBody {
+  const hwm = req.readableHighWaterMark || 16 * 1024
+  const queue: Array<Buffer | null> = []
+  let queued = 0
+  let sawEnd = false
+  let gone = false
+  let discarding = false
+  let downstreamEnded = false
+  let wake: (() => void) | undefined
+  let wantMore: (() => void) | undefined
+
+  const signal = () => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  const resumeSocket = () => {
+    // IncomingMessage#_read resumes the socket unless the server paused it for pipelining.
+    if (!sawEnd && req.socket && !req.socket.destroyed) parserRead.call(req, 0)
+  }
+  const endDownstream = () => {
+    if (downstreamEnded) return
+    downstreamEnded = true
+    push.call(req, null)
+  }
+
+  // Whatever the stream buffered before the takeover (a middleware that ran late) goes first.
+  const state = (req as unknown as { _readableState: { length: number; ended: boolean } })._readableState
+  if (state.length > 0) {
+    let c: Buffer | string | null
+    while ((c = req.read() as Buffer | string | null) !== null) {
+      const b = typeof c === 'string' ? Buffer.from(c) : c
+      queue.push(b)
+      queued += b.byteLength
+    }
+  }
+  if (state.ended) {
+    // The end already reached the stream: the chain still gets every byte; the reader gets the
+    // released body only if it had not seen the end (it cannot be pushed again).
+    sawEnd = true
+    downstreamEnded = true
+    queue.push(null)
+  }
+
+  Object.defineProperty(req, 'push', {
+    configurable: true,
+    writable: true,
+    value(chunk: Buffer | string | null, encoding?: BufferEncoding): boolean {
+      if (chunk === null) {
+        sawEnd = true
+        if (discarding) endDownstream()
+        else queue.push(null)
+        signal()
+        return false
+      }
+      if (discarding) return true
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk
+      queue.push(b)
+      queued += b.byteLength
+      signal()
+      return queued < hwm
+    },
+  })
+  Object.defineProperty(req, '_read', {
+    configurable: true,
+    writable: true,
+    value(): void {
+      const w = wantMore
+      wantMore = undefined
+      w?.()
+    },
+  })
+  req.once('close', () => {
+    if (!sawEnd) gone = true
+    signal()
+    const w = wantMore
+    wantMore = undefined
+    w?.()
+  })
+
+  const source: ChunkSource = {
+    async read() {
+      for (;;) {
+        if (queue.length) {
+          const c = queue.shift()!
+          if (c !== null) {
+            queued -= c.byteLength
+            if (queued < hwm) resumeSocket()
+          }
+          return c
+        }
+        if (gone) throw new ClientGoneError('the request was aborted')
+        if (discarding) return null
+        resumeSocket()
+        await new Promise<void>((resolve) => (wake = resolve))
+      }
+    },
+    trailers() {
+      const t = req.trailers
+      return t && Object.keys(t).length ? t : undefined
+    },
+    discard() {
+      if (discarding) return
+      discarding = true
+      queue.length = 0
+      queued = 0
+      if (sawEnd) endDownstream()
+      resumeSocket()
+      signal()
+      const w = wantMore
+      wantMore = undefined
+      w?.()
+    },
+  }
+
+  const sink: ChunkSink = {
+    write(chunk) {
+      if (downstreamEnded || discarding || gone) return
+      if (push.call(req, chunk)) return
+      return new Promise<void>((resolve) => (wantMore = resolve))
+    },
+    end: endDownstream,
+    // Never destroy the request here: that would reset the socket the reply still needs.
+    fail: endDownstream,
+  }
+  return { source, sink }
+}
+
+/**
+ * Writes released request headers back onto `req`: `:method` → `req.method`, `:path` → `req.url`,
+ * `:authority` → `host`, the rest → `req.headers` / `req.rawHeaders` / `req.headersDistinct`.
+ * @param prefix - a mount path Express removed from `req.url` (put back before the plugins, removed again here)
+ * @internal
+ */
+export function applyRequestHeaders(req: IncomingMessage, headers: HeaderMap, prefix = ''): void {
+  const method = headers.get(':method')
+  if (method) req.method = method
+  const path = headers.get(':path')
+  if (path !== undefined) req.url = prefix && path.startsWith(prefix) ? path.slice(prefix.length) || '/' : path
+  const pairs: Array<[string, string]> = []
+  const authority = headers.get(':authority')
+  if (authority && !headers.has('host')) pairs.push(['host', authority])
+  for (const [k, v] of headers) if (!k.startsWith(':')) pairs.push([k, v])
+  req.rawHeaders = pairs.flat()
+  req.headers = nodeHeaderObject(pairs)
+  const distinct: Record<string, string[]> = {}
+  for (const [k, v] of pairs) (distinct[k] ??= []).push(v)
+  ;(req as { headersDistinct: Record<string, string[]> }).headersDistinct = distinct
+}
