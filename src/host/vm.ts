@@ -111,37 +111,30 @@ export class WasmVm {
    * (cpp-host `copyToPointerSize`). Zero-length data allocates nothing and stores 0, 0.
    */
   copyOut(data: Uint8Array | string, ptrPtr: number, sizePtr: number): WasmResult {
-    const mem = this.memory
-    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
-    const len = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
-    if (len === 0) {
-      mem.setU32(ptrPtr, 0)
-      mem.setU32(sizePtr, 0)
-      return WasmResult.Ok
-    }
-    const ptr = this.alloc(len)
-    if (ptr === 0 || !mem.inBounds(ptr, len)) return WasmResult.InvalidMemoryAccess
-    if (typeof data === 'string') Buffer.from(mem.bytes.buffer, mem.bytes.byteOffset + ptr, len).write(data)
-    else mem.set(ptr, data)
-    mem.setU32(ptrPtr, ptr)
-    mem.setU32(sizePtr, len)
-    return WasmResult.Ok
+    if (typeof data !== 'string') return this.#out(data.byteLength, ptrPtr, sizePtr, (b, at) => b.set(data, at))
+    const len = Buffer.byteLength(data)
+    return this.#out(len, ptrPtr, sizePtr, (b, at) => Buffer.from(b.buffer, b.byteOffset + at, len).write(data))
   }
 
   /** {@link WasmVm.copyOut} for a latin1 string (header values), written without an intermediate buffer. */
   copyOutLatin1(value: string, ptrPtr: number, sizePtr: number): WasmResult {
+    return this.#out(value.length, ptrPtr, sizePtr, (b, at) => {
+      for (let i = 0; i < value.length; i++) b[at + i] = value.charCodeAt(i)
+    })
+  }
+
+  #out(len: number, ptrPtr: number, sizePtr: number, fill: (bytes: Uint8Array, at: number) => void): WasmResult {
     const mem = this.memory
     if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
-    const len = value.length
     if (len === 0) {
       mem.setU32(ptrPtr, 0)
       mem.setU32(sizePtr, 0)
       return WasmResult.Ok
     }
+    // One allocation per output, its address stored at once (Go's allocated block is unreachable until then).
     const ptr = this.alloc(len)
     if (ptr === 0 || !mem.inBounds(ptr, len)) return WasmResult.InvalidMemoryAccess
-    const b = mem.bytes
-    for (let i = 0; i < len; i++) b[ptr + i] = value.charCodeAt(i)
+    fill(mem.bytes, ptr)
     mem.setU32(ptrPtr, ptr)
     mem.setU32(sizePtr, len)
     return WasmResult.Ok
