@@ -178,7 +178,10 @@ export class RequestRunner {
     try {
       for (;;) {
         for (const b of flow.drain()) if (!this.#stopped) await sink.write(b)
-        if (this.#stopped) return
+        if (this.#stopped) {
+          sink.fail(new Error('the request body was dropped: the response is over'))
+          return
+        }
         if (flow.terminal) {
           this.#stop()
           sink.fail(new Error('the request was answered by a plugin'))
@@ -361,6 +364,10 @@ export class ResponseRunner {
       }
       this.#commit(framing)
     }
+    // A kept content-length must match what goes out, or the client would wait for bytes that
+    // never come (or read the next response as this body): reset instead, as Envoy does.
+    const kept = this.#keptLength
+    if (kept !== undefined && (flow.released > kept || (flow.ended && flow.released !== kept))) return this.reset()
     for (const b of flow.drain()) {
       if (this.#done) return
       await this.#out.write(b)
@@ -371,10 +378,14 @@ export class ResponseRunner {
     }
   }
 
+  #keptLength: number | undefined
+
   #commit(framing: Framing): void {
     this.#committed = true
     this.#decided()
-    this.#out.head(frame(this.flow.headers!, framing, this.flow, { bodyless: this.#bodyless }))
+    const headers = frame(this.flow.headers!, framing, this.flow, { bodyless: this.#bodyless })
+    if (framing === 'keep' && !this.#bodyless) this.#keptLength = declaredLength(headers.get('content-length'))
+    this.#out.head(headers)
   }
 }
 
@@ -457,10 +468,14 @@ export function streamSource(stream: Readable, trailers?: () => HeadersInit | un
     discard() {
       if (done) return
       done = true
-      // Drop the rest without tearing the connection down.
-      stream.removeAllListeners('data')
-      stream.on('error', () => {})
-      stream.resume()
+      // Drain the rest in the background (keeps a keep-alive connection usable); errors do not matter.
+      void (async () => {
+        try {
+          while (!(await it.next()).done);
+        } catch {
+          // the peer went away
+        }
+      })()
     },
   }
 }

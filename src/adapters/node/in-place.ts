@@ -26,6 +26,8 @@ export interface InPlaceBody {
   source: ChunkSource
   /** Where released chunks go: back into the request stream. */
   sink: ChunkSink
+  /** The body reached the stream before the takeover: plugins see it, changes cannot reach the reader. */
+  readOnly: boolean
 }
 
 /**
@@ -53,28 +55,24 @@ export function interceptRequestBody(req: IncomingMessage): InPlaceBody {
     // IncomingMessage#_read resumes the socket unless the server paused it for pipelining.
     if (!sawEnd && req.socket && !req.socket.destroyed) parserRead.call(req, 0)
   }
+  let endRequested = false
   const endDownstream = () => {
-    if (downstreamEnded) return
+    // The reader sees the end only after the parser's own end: an IncomingMessage that ends before
+    // the parser marked it complete counts as aborted and destroys the socket.
+    endRequested = true
+    if (!sawEnd || downstreamEnded) return
     downstreamEnded = true
     push.call(req, null)
   }
 
   // Whatever the stream buffered before the takeover (a middleware that ran late) goes first.
   const state = (req as unknown as { _readableState: { length: number; ended: boolean } })._readableState
-  if (state.length > 0) {
-    let c: Buffer | string | null
-    while ((c = req.read() as Buffer | string | null) !== null) {
-      const b = typeof c === 'string' ? Buffer.from(c) : c
-      queue.push(b)
-      queued += b.byteLength
-    }
-  }
-  if (state.ended) {
-    // The end already reached the stream: the chain still gets every byte; the reader gets the
-    // released body only if it had not seen the end (it cannot be pushed again).
-    sawEnd = true
-    downstreamEnded = true
-    queue.push(null)
+  if (state.ended) return readOnlyBody(req)
+  let c: Buffer | string | null
+  while (state.length > 0 && (c = req.read() as Buffer | string | null) !== null) {
+    const b = typeof c === 'string' ? Buffer.from(c) : c
+    queue.push(b)
+    queued += b.byteLength
   }
 
   Object.defineProperty(req, 'push', {
@@ -83,8 +81,8 @@ export function interceptRequestBody(req: IncomingMessage): InPlaceBody {
     value(chunk: Buffer | string | null, encoding?: BufferEncoding): boolean {
       if (chunk === null) {
         sawEnd = true
-        if (discarding) endDownstream()
-        else queue.push(null)
+        if (!discarding) queue.push(null)
+        if (endRequested) endDownstream()
         signal()
         return false
       }
@@ -139,7 +137,6 @@ export function interceptRequestBody(req: IncomingMessage): InPlaceBody {
       discarding = true
       queue.length = 0
       queued = 0
-      if (sawEnd) endDownstream()
       resumeSocket()
       signal()
       const w = wantMore
@@ -150,7 +147,7 @@ export function interceptRequestBody(req: IncomingMessage): InPlaceBody {
 
   const sink: ChunkSink = {
     write(chunk) {
-      if (downstreamEnded || discarding || gone) return
+      if (endRequested || gone) return
       if (push.call(req, chunk)) return
       return new Promise<void>((resolve) => (wantMore = resolve))
     },
@@ -158,7 +155,34 @@ export function interceptRequestBody(req: IncomingMessage): InPlaceBody {
     // Never destroy the request here: that would reset the socket the reply still needs.
     fail: endDownstream,
   }
-  return { source, sink }
+  return { source, sink, readOnly: false }
+}
+
+/**
+ * The whole body reached the stream before the takeover (a middleware before ours waited for
+ * something): the plugins see a copy of it, the reader keeps the original (it saw the end already).
+ */
+function readOnlyBody(req: IncomingMessage): InPlaceBody {
+  const chunks: Buffer[] = []
+  let c: Buffer | string | null
+  while ((c = req.read() as Buffer | string | null) !== null) chunks.push(typeof c === 'string' ? Buffer.from(c) : c)
+  // Put it back before the stream can emit 'end' (that happens on a later tick when it is empty).
+  const all = Buffer.concat(chunks)
+  if (all.byteLength) req.unshift(all)
+  const queue: Array<Buffer | null> = all.byteLength ? [all, null] : [null]
+  return {
+    source: {
+      async read() {
+        return queue.length ? queue.shift()! : null
+      },
+      trailers: () => undefined,
+      discard() {
+        queue.length = 0
+      },
+    },
+    sink: { write() {}, end() {}, fail() {} },
+    readOnly: true,
+  }
 }
 
 /**

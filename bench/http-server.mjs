@@ -1,0 +1,47 @@
+// One server for bench/http.mjs: node bench/http-server.mjs <node|express|koa|fastify> <plugins: 0|1|3> [as|go]
+import http from 'node:http'
+import { fileURLToPath } from 'node:url'
+import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
+
+const [framework = 'node', count = '0', kind = 'as'] = process.argv.slice(2)
+const fx = (k, name) => fileURLToPath(new URL(`../fixtures/build/${k}/${name}.wasm`, import.meta.url))
+const host = new WasmPluginHost({ logger: { level: 'warn', log() {} } })
+const plugins = []
+for (let i = 0; i < Number(count); i++) {
+  plugins.push(await host.load(kind === 'go' ? { wasm: fx('go', 'minimal'), config: { enabled: true } } : { wasm: fx('as', 'add-header') }))
+}
+const pipeline = new PluginPipeline(host, { plugins })
+const body = 'hello'
+const usePlugins = plugins.length > 0
+let server
+if (framework === 'node') {
+  const app = (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
+    res.end(body)
+  }
+  const { handle } = await import('../dist/adapters/node/index.js')
+  server = http.createServer(usePlugins ? handle(pipeline, app) : app)
+} else if (framework === 'express') {
+  const express = (await import('express')).default
+  const app = express()
+  if (usePlugins) app.use((await import('../dist/adapters/express/index.js')).proxyWasm({ pipeline }))
+  app.get('/', (req, res) => res.type('text/plain').send(body))
+  server = http.createServer(app)
+} else if (framework === 'koa') {
+  const Koa = (await import('koa')).default
+  const app = new Koa()
+  if (usePlugins) app.use((await import('../dist/adapters/koa/index.js')).proxyWasm({ pipeline }))
+  app.use((ctx) => {
+    ctx.type = 'text/plain'
+    ctx.body = body
+  })
+  server = http.createServer(app.callback())
+} else if (framework === 'fastify') {
+  const Fastify = (await import('fastify')).default
+  const app = Fastify()
+  if (usePlugins) await app.register((await import('../dist/adapters/fastify/index.js')).proxyWasmFastify, { pipeline })
+  app.get('/', async (req, reply) => reply.type('text/plain').send(body))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  process.stdout.write(`${app.server.address().port}\n`)
+}
+if (server) server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))

@@ -1,0 +1,46 @@
+// Throughput of bare node:http, Fastify, Express and Koa, each alone and with 1 and 3 header-only
+// AssemblyScript plugins, measured with autocannon in the same run; prints req/s and the ratio to
+// the same framework without plugins. Servers run in a child process, the load generator here.
+// Usage: npm run bench (builds first). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 50).
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const serverScript = fileURLToPath(new URL('./http-server.mjs', import.meta.url))
+
+async function start(framework, plugins, kind) {
+  const child = spawn(process.execPath, [serverScript, framework, String(plugins), kind], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())))
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+  })
+  return { child, port }
+}
+
+async function load(port, duration) {
+  const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, pipelining: 1 })
+  if (r.non2xx || r.errors) throw new Error(`${r.non2xx} non-2xx, ${r.errors} errors`)
+  return r.requests.average
+}
+
+const frameworks = ['node', 'fastify', 'express', 'koa']
+const variants = [[0, 'as'], [1, 'as'], [3, 'as'], [1, 'go']]
+console.log(`autocannon: ${connections} connections, ${seconds} s per case, 1 s warm-up`)
+console.log('server'.padEnd(10), 'plugins'.padEnd(12), 'req/s'.padStart(9), 'ratio'.padStart(7))
+for (const fw of frameworks) {
+  let base
+  for (const [n, kind] of variants) {
+    const { child, port } = await start(fw, n, kind)
+    try {
+      await load(port, 1)
+      const rps = await load(port, seconds)
+      base ??= rps
+      const label = n === 0 ? 'none' : `${n} × ${kind === 'as' ? 'AS' : 'Go'}`
+      console.log(fw.padEnd(10), label.padEnd(12), rps.toFixed(0).padStart(9), (rps / base).toFixed(2).padStart(7))
+    } finally {
+      child.kill()
+    }
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * Gateway mode: a reverse proxy over undici with the plugins around the upstream call, as Envoy runs
+ * them (request phases → upstream → response phases).
+ * @module
+ */
+import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { Pool, type Dispatcher } from 'undici'
+import { ProxyWasmHostError } from '../../errors.js'
+import { HeaderMap } from '../../host/header-map.js'
+import { frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource } from './flow.js'
+import { declaredLength, exchangeRequest, HOP_BY_HOP, outgoingPairs, requestHasBody } from './headers.js'
+import type { NodeHandler } from './handle.js'
+import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type RouteOptions } from './options.js'
+import { logHost, serverResponseOut } from './response.js'
+
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * Options of {@link createGateway} and {@link createGatewayHandler}.
+ * @example
+ * ```ts
+ * const options: GatewayOptions = { pipeline, upstream: 'https://api.example.com', preserveHost: false, timeoutMs: 5000 }
+ * ```
+ */
+export interface GatewayOptions extends RouteOptions<IncomingMessage> {
+  /** The plugins, or a function picking a pipeline per request (hot swap: running requests keep theirs). */
+  pipeline: PipelineSource<IncomingMessage>
+  /** Where requests go: an origin such as `http://127.0.0.1:8081` (a path prefix is kept, e.g. `http://host/base`). */
+  upstream: string | URL
+  /** The undici dispatcher to use (default: a `Pool` for the upstream origin, closed with the gateway). */
+  dispatcher?: Dispatcher
+  /**
+   * Send the client's `:authority` as `Host` (default `true`, as Envoy does without a host rewrite);
+   * `false` sends the upstream's host (for virtual-hosted upstreams such as a public API).
+   */
+  preserveHost?: boolean
+  /** Upstream response-headers timeout in ms (default 15 000, Envoy's route timeout); then 504. */
+  timeoutMs?: number
+  /**
+   * Add `x-forwarded-for` (client address appended), `x-forwarded-proto` and `x-request-id` (when
+   * absent) before the plugins run, as Envoy's connection manager does (default `true`).
+   */
+  forwardedHeaders?: boolean
+}
+
+/**
+ * A gateway request handler; `close()` closes the upstream connection pool it created.
+ * @example
+ * ```ts
+ * const handler: GatewayHandler = createGatewayHandler({ pipeline, upstream: 'http://127.0.0.1:3000' })
+ * await handler.close()
+ * ```
+ */
+export interface GatewayHandler extends NodeHandler {
+  /** Closes the undici pool created for the upstream (a `dispatcher` given in the options stays open). */
+  close(): Promise<void>
+}
+
+/**
+ * The request handler of {@link createGateway}, for use with your own server (or several servers).
+ *
+ * @param options - pipeline, upstream origin, dispatcher, host handling, timeout
+ * @returns a `(req, res)` handler with a `close()` method
+ * @throws `PWH_ERR_CONFIG_INVALID` when `pipeline` or `upstream` is missing or malformed
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { createGatewayHandler } from 'proxy-wasm-host/node'
+ *
+ * const handler = createGatewayHandler({ pipeline, upstream: 'http://127.0.0.1:3000' })
+ * const server = createServer(handler).listen(8080)
+ * server.on('close', () => handler.close())
+ * ```
+ */
+export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
+  const source = checkPipeline(options?.pipeline, 'createGateway()')
+  const target = upstreamUrl(options.upstream)
+  const origin = target.origin
+  const basePath = target.pathname.replace(/\/+$/, '')
+  const ownPool = options.dispatcher ? undefined : new Pool(origin)
+  const dispatcher: Dispatcher = options.dispatcher ?? ownPool!
+  const preserveHost = options.preserveHost ?? true
+  const timeoutMs = options.timeoutMs ?? 15_000
+  const forwarded = options.forwardedHeaders ?? true
+
+  const handler = ((req, res) => {
+    const pipeline = pipelineFor(source, req)
+    const logger = pipeline.host.logger
+    const info = exchangeRequest(req, routeFor(options, req))
+    // Envoy's codec consumes the connection-level headers; plugins never see them.
+    let pairs = (info.headers as Array<[string, string]>).filter(([k]) => !HOP_BY_HOP.has(k))
+    if (forwarded) pairs = forwardedPairs(pairs, req)
+    info.headers = pairs
+    const ex = pipeline.exchange(info)
+    const hasBody = requestHasBody(req.headers)
+    const runner = new RequestRunner(ex, hasBody ? streamSource(req, () => req.trailers) : undefined, req.headers['content-length'])
+    const response = new ResponseRunner(ex, serverResponseOut(res), req.method === 'HEAD')
+    const ac = new AbortController()
+    let finished = false
+    res.once('finish', () => {
+      finished = true
+      runner.stop()
+      ex.done()
+    })
+    res.once('close', () => {
+      if (finished) return
+      ac.abort()
+      runner.stop()
+      ex.abort()
+    })
+
+    const proxy = async (): Promise<void> => {
+      const s = await runner.start()
+      if (s.kind === 'local') return response.local(s.response)
+      if (s.kind === 'closed') return response.reset()
+      const headers = frame(s.headers, s.framing, runner.flow)
+      const method = headers.get(':method') ?? 'GET'
+      const authority = headers.get(':authority')
+      const out: string[] = []
+      for (const [k, v] of headers) if (!k.startsWith(':') && !HOP_BY_HOP.has(k) && k !== 'host') out.push(k, v)
+      out.push('host', preserveHost && authority ? authority : target.host)
+      let body: Buffer | PushReadable | undefined
+      if (hasBody) {
+        if (s.framing === 'complete') body = Buffer.concat(runner.flow.drain())
+        else {
+          const stream = new PushReadable()
+          body = stream
+          runner.onLate = (r) => {
+            // A plugin answered from the body: the upstream call is cancelled (Envoy resets it).
+            ac.abort()
+            if (r.action === 'local' && r.localResponse) void response.local(r.localResponse)
+            else response.reset()
+          }
+          runner.pipe(stream).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
+        }
+      }
+      let up: Dispatcher.ResponseData
+      try {
+        up = await dispatcher.request({
+          origin,
+          path: basePath + (headers.get(':path') ?? '/'),
+          method: method as Dispatcher.HttpMethod,
+          headers: out,
+          body: body ?? null,
+          signal: ac.signal,
+          headersTimeout: timeoutMs,
+        })
+      } catch (err) {
+        if (ac.signal.aborted || response.done) return
+        runner.stop()
+        const failure = upstreamFailure(err)
+        logHost(logger, 'warn', `upstream ${origin}: ${failure.reason}`)
+        const text = Buffer.from(failure.text)
+        await response.headers(failure.status, { 'content-type': 'text/plain', 'content-length': String(text.byteLength) }, false)
+        await response.data(text, true)
+        return
+      }
+      if (response.done) {
+        up.body.destroy()
+        return
+      }
+      const resHeaders = new HeaderMap(outgoingPairs(up.headers).filter(([k]) => !HOP_BY_HOP.has(k)))
+      const status = up.statusCode
+      const length = declaredLength(resHeaders.get('content-length'))
+      if (method === 'HEAD' || status === 204 || status === 304 || status < 200 || length === 0) {
+        await response.headers(status, resHeaders, true)
+        await up.body.dump()
+        return
+      }
+      await response.headers(status, resHeaders, false)
+      let got = 0
+      let ended = false
+      for await (const chunk of up.body as AsyncIterable<Buffer>) {
+        if (response.done || ended) break
+        got += chunk.byteLength
+        // With a declared length the last chunk carries end-of-stream, as Envoy's codec does.
+        ended = length !== undefined && got >= length
+        await response.data(chunk, ended)
+      }
+      if (response.done || ended) return
+      const trailers = up.trailers
+      if (trailers && Object.keys(trailers).length) await response.trailers(outgoingPairs(trailers))
+      else await response.data(EMPTY, true)
+    }
+
+    proxy().catch((err: unknown) => {
+      if (isAborted(err) || ac.signal.aborted) {
+        ex.abort()
+        return
+      }
+      logHost(logger, 'error', `gateway: ${(err as Error).message}`)
+      response.reset()
+    })
+  }) as GatewayHandler
+  handler.close = async () => {
+    await ownPool?.close()
+  }
+  return handler
+}
+
+/**
+ * A reverse proxy with the plugins of `pipeline` around every upstream call, as a `node:http`
+ * server (not yet listening). Request phases run first (a local reply never reaches the upstream);
+ * the request goes upstream as the plugins left it (hop-by-hop headers removed, `Host` from
+ * `:authority`); the upstream response goes through the response phases to the client. An upstream
+ * that cannot be reached answers 503 (`upstream connect error …`), a timeout 504, other failures 502;
+ * these go through the response phases too, as Envoy's router replies do. When the client goes away
+ * the exchange is aborted (`on_log`/`on_done` still run) and the upstream call cancelled. Closing
+ * the server closes the upstream pool.
+ *
+ * @param options - pipeline, upstream origin, dispatcher, host handling, timeout
+ * @returns an `http.Server`; call `listen()`
+ * @throws `PWH_ERR_CONFIG_INVALID` when `pipeline` or `upstream` is missing or malformed
+ * @example
+ * ```ts
+ * import { createGateway } from 'proxy-wasm-host/node'
+ *
+ * const gateway = createGateway({ pipeline, upstream: 'http://127.0.0.1:3000' })
+ * gateway.listen(8080, '127.0.0.1')
+ * ```
+ */
+export function createGateway(options: GatewayOptions): Server {
+  const handler = createGatewayHandler(options)
+  const server = createServer(handler)
+  server.on('close', () => {
+    void handler.close()
+  })
+  return server
+}
+
+function upstreamUrl(upstream: string | URL | undefined): URL {
+  let u: URL
+  try {
+    if (upstream === undefined) throw new Error('missing')
+    u = upstream instanceof URL ? upstream : new URL(upstream)
+  } catch {
+    throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `createGateway(): "upstream" must be an http(s) URL such as http://127.0.0.1:3000, got ${JSON.stringify(String(upstream))}`)
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `createGateway(): "upstream" must use http: or https:, got ${u.protocol}`)
+  }
+  return u
+}
+
+function forwardedPairs(pairs: Array<[string, string]>, req: IncomingMessage): Array<[string, string]> {
+  const out = pairs.slice()
+  const addr = req.socket?.remoteAddress
+  if (addr) {
+    const i = out.findIndex(([k]) => k === 'x-forwarded-for')
+    if (i >= 0) out[i] = ['x-forwarded-for', `${out[i]![1]}, ${addr}`]
+    else out.push(['x-forwarded-for', addr])
+  }
+  if (!out.some(([k]) => k === 'x-forwarded-proto')) out.push(['x-forwarded-proto', (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http'])
+  if (!out.some(([k]) => k === 'x-request-id')) out.push(['x-request-id', randomUUID()])
+  return out
+}
+
+/** Envoy's answers for upstream failures before response headers. */
+function upstreamFailure(err: unknown): { status: number; text: string; reason: string } {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } }
+  const code = e?.code ?? e?.cause?.code ?? ''
+  const reason = `${code ? `${code}: ` : ''}${e?.message ?? String(err)}`
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, text: 'upstream request timeout', reason }
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)) {
+    return { status: 503, text: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', reason }
+  }
+  if (['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code)) {
+    return { status: 503, text: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', reason }
+  }
+  return { status: 502, text: 'bad gateway', reason }
+}

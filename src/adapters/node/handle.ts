@@ -1,0 +1,176 @@
+/**
+ * `handle()`: a `node:http` request handler with the plugins in front of it; and `runInPlace()`,
+ * the same machinery for connect-style middleware (Express).
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { PluginPipeline } from '../../pipeline/pipeline.js'
+import { frame, isAborted, RequestRunner, type ResponseRunner } from './flow.js'
+import { exchangeRequest, requestHasBody, type RouteInfo } from './headers.js'
+import { applyRequestHeaders, interceptRequestBody } from './in-place.js'
+import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
+import { interceptResponse, logHost } from './response.js'
+
+/**
+ * A `node:http` request handler.
+ * @example
+ * ```ts
+ * const app: NodeHandler = (req, res) => res.end('ok')
+ * ```
+ */
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+/**
+ * Options of {@link handle}: route and service names, fixed or per request.
+ * @example
+ * ```ts
+ * const options: HandleOptions = { route: 'api', service: 'backend:8080' }
+ * ```
+ */
+export type HandleOptions = RouteOptions<IncomingMessage>
+
+/** What {@link runInPlace} calls when the request may go on, or when something broke. @internal */
+export interface InPlaceHooks {
+  /** The request (changed in place) goes on to the handler / the next middleware. */
+  proceed(): void
+  /** An unexpected error (not a plugin answer, not a client abort). */
+  fail(err: Error): void
+  /** A mount path removed from `req.url` (Express): the plugins see the full path. */
+  prefix?: string
+}
+
+/**
+ * Runs one request through `pipeline` in place: request phases before `hooks.proceed()` (method,
+ * url, headers and body of `req` changed as the plugins left them), response phases on whatever is
+ * written to `res`, `ex.done()` when the response finished and `ex.abort()` when the client went away.
+ * @internal
+ */
+export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: ServerResponse, route: RouteInfo, hooks: InPlaceHooks): void {
+  const prefix = hooks.prefix ?? ''
+  const info = exchangeRequest(req, route)
+  if (prefix) info.path = prefix + (info.path === '/' ? '' : info.path)
+  const ex = pipeline.exchange(info)
+  const logger = pipeline.host.logger
+  const hasBody = requestHasBody(req.headers)
+  const body = hasBody ? interceptRequestBody(req) : undefined
+  const runner = new RequestRunner(ex, body?.source, req.headers['content-length'])
+  const response: ResponseRunner = interceptResponse(res, ex, { bodyless: req.method === 'HEAD', logger })
+  let finished = false
+  res.once('finish', () => {
+    finished = true
+    runner.stop()
+    ex.done()
+  })
+  res.once('close', () => {
+    if (finished) return
+    runner.stop()
+    ex.abort()
+  })
+  runner
+    .start()
+    .then((s) => {
+      if (s.kind === 'local') return response.local(s.response)
+      if (s.kind === 'closed') return response.reset()
+      applyRequestHeaders(req, body?.readOnly ? s.headers : frame(s.headers, s.framing, runner.flow, { chunkedHeader: true }), prefix)
+      if (body) {
+        // A plugin may still answer from the body after the handler started: the reply replaces
+        // the handler's response if no header went out yet, else the stream is reset (as Envoy).
+        runner.onLate = (r) => {
+          if (r.action === 'local' && r.localResponse) void response.local(r.localResponse)
+          else response.reset()
+        }
+        runner.pipe(body.sink).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
+      }
+      hooks.proceed()
+    })
+    .catch((err: Error) => {
+      if (isAborted(err)) {
+        ex.abort()
+        return
+      }
+      hooks.fail(err)
+    })
+}
+
+/**
+ * Puts the plugins of `pipeline` in front of a `node:http` request handler.
+ *
+ * Request phases run first: the handler sees the method, URL, headers and body the plugins left
+ * (the body streams through with backpressure; it is held only while a plugin holds it, and
+ * `content-length` is kept right). When a plugin answers (`proxy_send_local_response`), that answer
+ * is sent and the handler is never called. Response phases run on what the handler writes (status,
+ * headers and body through `writeHead`/`setHeader`/`write`/`end`), and what the plugins release is
+ * written with `content-length` recomputed or dropped when a plugin changed the body. The exchange
+ * ends with the response (`on_log`, `on_done`, `on_delete`), or is aborted when the client goes away.
+ *
+ * @param pipeline - the plugins, or a function picking a pipeline per request
+ * @param handler - the application (`(req, res) => void`, e.g. an Express app)
+ * @param options - route and service names, fixed or per request
+ * @returns a request handler for `http.createServer()`
+ * @throws `PWH_ERR_CONFIG_INVALID` when `pipeline` is not a pipeline
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { WasmPluginHost, PluginPipeline } from 'proxy-wasm-host'
+ * import { handle } from 'proxy-wasm-host/node'
+ *
+ * const host = new WasmPluginHost()
+ * const pipeline = new PluginPipeline(host, { plugins: [await host.load({ wasm: './main.wasm', config: { mockEnable: false } })] })
+ * createServer(handle(pipeline, (req, res) => res.end(`hello ${req.headers.hello}`), { route: 'api' })).listen(8080)
+ * ```
+ */
+export function handle(pipeline: PipelineSource<IncomingMessage>, handler: NodeHandler, options: HandleOptions = {}): NodeHandler {
+  const source = checkPipeline(pipeline, 'handle()')
+  return (req, res) => {
+    const p = pipelineFor(source, req)
+    runInPlace(p, req, res, routeFor(options, req), {
+      proceed: () => handler(req, res),
+      fail: (err) => {
+        logHost(p.host.logger, 'error', `proxy-wasm-host: ${err.message}`)
+        if (!res.headersSent) {
+          res.statusCode = 500
+          res.setHeader('content-type', 'text/plain')
+          res.end('proxy-wasm-host: internal error')
+        } else res.destroy(err)
+      },
+    })
+  }
+}
+
+/**
+ * A connect-style middleware (`connect`, `polka`, Express): `next()` continues, `next(err)` fails.
+ * @example
+ * ```ts
+ * const mw: ConnectMiddleware = proxyWasm({ pipeline })
+ * ```
+ */
+export type ConnectMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
+
+/**
+ * Connect-style middleware (`(req, res, next)`) that runs the plugins of a pipeline around the rest
+ * of the stack; the same behaviour as {@link handle}, with `next()` in place of the handler.
+ *
+ * @param options - the pipeline, and route / service names (fixed, or `match(req)`)
+ * @returns a middleware for connect, polka or any `(req, res, next)` stack
+ * @throws `PWH_ERR_CONFIG_INVALID` when `pipeline` is not a pipeline
+ * @example
+ * ```ts
+ * import connect from 'connect'
+ * import { proxyWasm } from 'proxy-wasm-host/node'
+ * connect().use(proxyWasm({ pipeline })).use((req, res) => res.end('ok')).listen(8080)
+ * ```
+ */
+export function proxyWasm(options: ProxyWasmOptions<IncomingMessage>): ConnectMiddleware {
+  const source = checkPipeline(options?.pipeline, 'proxyWasm()')
+  return (req, res, next) => {
+    let p: PluginPipeline
+    try {
+      p = pipelineFor(source, req)
+    } catch (err) {
+      next(err)
+      return
+    }
+    const prefix = (req as { baseUrl?: string }).baseUrl ?? ''
+    runInPlace(p, req, res, routeFor(options, req), { proceed: () => next(), fail: (err) => next(err), prefix })
+  }
+}
