@@ -1,4 +1,6 @@
 // One server for bench/http.mjs: node bench/http-server.mjs <node|express|koa|fastify> <plugins: 0|1|3> [as|go]
+process.on('SIGINT', () => process.exit(0))
+process.on('SIGTERM', () => process.exit(0))
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
@@ -39,7 +41,8 @@ if (framework === 'node') {
 } else if (framework === 'fastify') {
   const Fastify = (await import('fastify')).default
   const app = Fastify()
-  if (usePlugins) await app.register((await import('../dist/adapters/fastify/index.js')).proxyWasmFastify, { pipeline })
+  // Applied to the root context directly (register() would encapsulate it away from root routes).
+  if (usePlugins) await (await import('../dist/adapters/fastify/index.js')).proxyWasmFastify(app, { pipeline })
   app.get('/', async (req, reply) => reply.type('text/plain').send(body))
   await app.listen({ port: 0, host: '127.0.0.1' })
   process.stdout.write(`${app.server.address().port}\n`)

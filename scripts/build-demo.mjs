@@ -1,13 +1,14 @@
 // Builds the demo plugin shipped with the package:
 //   src/cli/demo/demo.wat -> dist/demo/demo.wasm   (@bytecodealliance/jco parse, then WebAssembly.validate)
 // Runs after tsup in `npm run build` (tsup cleans dist/, so this always rebuilds).
+// Usage: node scripts/build-demo.mjs [outDir]   (default: dist; the CLI looks in <outDir>/demo)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const src = `${root}src/cli/demo/demo.wat`
-const out = `${root}dist/demo/demo.wasm`
+const out = resolve(process.argv[2] ?? `${root}dist`, 'demo/demo.wasm')
 
 function fail(message) {
   console.error(`build-demo: ${message}`)

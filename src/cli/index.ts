@@ -13,7 +13,7 @@ import { LOG_LEVEL_NAMES, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
 import { createConsoleLogger } from '../host/logger.js'
 import { formatReport, inspectWasm } from './inspect.js'
-import { parsePluginArg, serve, type ServeOptions } from './serve.js'
+import { parsePluginArg, serve, type ServeOptions, type Serving } from './serve.js'
 
 const USAGE = `Usage:
   proxy-wasm-host serve [options]     run a local gateway: plugins in front of an upstream
@@ -100,19 +100,22 @@ async function runServe(args: string[]): Promise<void> {
   if (!opts.config && !opts.plugins.length && !existsSync(opts.demo)) {
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_READ', `${opts.demo}: the demo plugin is missing (run npm run build), or pass --plugin file.wasm`)
   }
-  const server = await serve(opts)
+  // Signals are handled from the start: a stop that arrives while serve() is still starting waits for it.
+  let serving: Promise<Serving> | undefined
   let stopping = false
   const stop = () => {
     if (stopping) process.exit(1)
     stopping = true
     console.log('shutting down')
-    server.close(3000).then(
+    serving!.then((s) => s.close(3000)).then(
       () => process.exit(0),
       () => process.exit(1),
     )
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  serving = serve(opts)
+  await serving
 }
 
 async function runInspect(args: string[]): Promise<void> {

@@ -1,7 +1,7 @@
 // The CLI as a new user runs it: `npm run build`, then `node dist/cli/index.js …` in a child
 // process; real servers on 127.0.0.1, undici clients.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -13,7 +13,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { fixture } from '../helpers.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const cli = join(root, 'dist/cli/index.js')
+// A private build (the same tsup config and demo script as `npm run build`): other work in the
+// repository may rebuild or clean dist/ while these tests run.
+const out = join(root, 'node_modules/.cache/proxy-wasm-host-cli-test', String(process.pid))
+const cli = join(out, 'dist/cli/index.js')
 
 interface Run {
   proc: ChildProcess
@@ -84,8 +87,13 @@ async function runToEnd(args: string[]): Promise<{ code: number | null; out: str
 }
 
 beforeAll(() => {
-  // Build exactly what `npm run build` ships (tsup, then the demo plugin).
-  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' })
+  // What `npm run build` does (tsup, then the demo plugin), into the private directory. The
+  // package.json there keeps dist/ an ES module scope, as the package's own "type": "module" does.
+  rmSync(out, { recursive: true, force: true })
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
+  execFileSync(process.execPath, [join(root, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', join(out, 'dist')], { cwd: root, stdio: 'pipe' })
+  execFileSync(process.execPath, [join(root, 'scripts/build-demo.mjs'), join(out, 'dist')], { cwd: root, stdio: 'pipe' })
   dir = mkdtempSync(join(tmpdir(), 'pwh-cli-'))
 }, 120_000)
 
@@ -98,6 +106,7 @@ afterEach(killAll)
 afterAll(() => {
   killAll()
   rmSync(dir, { recursive: true, force: true })
+  rmSync(out, { recursive: true, force: true })
 })
 
 describe('proxy-wasm-host serve', () => {
@@ -189,6 +198,13 @@ describe('proxy-wasm-host serve', () => {
     await Promise.all(loops)
     expect(failures).toBe(0)
     expect(ok).toBeGreaterThan(40)
+  })
+
+  it('stops cleanly on SIGTERM', async () => {
+    const { run } = await serve([])
+    run.proc.kill('SIGTERM')
+    expect(await run.exited).toBe(0)
+    expect(run.lines).toContain('shutting down')
   })
 
   it('fails with a coded error', async () => {
