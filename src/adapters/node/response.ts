@@ -79,6 +79,57 @@ export function serverResponseOut(res: ServerResponse, methods: Methods = res, r
   }
 }
 
+/** Per-response state that the shared header methods below read (see {@link install}). */
+interface InterceptState {
+  /** Whether header changes are dropped (a plugin's reply already went out). */
+  ignored(): boolean
+  /** Whether the handler sent its headers (they may still be held by the plugins). */
+  headFed(): boolean
+  /** The methods the response had before the takeover (its own, or inherited). */
+  originals: Partial<Record<HeaderMethod, (...args: unknown[]) => unknown>>
+}
+
+type HeaderMethod = 'setHeader' | 'appendHeader' | 'removeHeader' | 'setHeaders'
+const HEADER_METHODS: readonly HeaderMethod[] = ['setHeader', 'appendHeader', 'removeHeader', 'setHeaders']
+const STATE = Symbol('proxy-wasm-host.intercept')
+
+type Intercepted = ServerResponse & { [STATE]?: InterceptState; _header?: unknown }
+
+// One function per method for every response (not a closure per request): V8 then gives every
+// intercepted response the same hidden class. Fresh closures or getters defined on each instance
+// give each response its own map, which makes Node's HTTP internals megamorphic and slow.
+const SHARED: Record<HeaderMethod, (this: Intercepted, ...args: unknown[]) => unknown> = {
+  setHeader: headerMethod('setHeader'),
+  appendHeader: headerMethod('appendHeader'),
+  removeHeader: headerMethod('removeHeader'),
+  setHeaders: headerMethod('setHeaders'),
+}
+
+function headerMethod(name: HeaderMethod): (this: Intercepted, ...args: unknown[]) => unknown {
+  return function (this: Intercepted, ...args: unknown[]) {
+    const s = this[STATE]
+    if (s?.ignored()) return name === 'removeHeader' ? undefined : this
+    return s?.originals[name]!.apply(this, args)
+  }
+}
+
+function headersSent(this: Intercepted): boolean {
+  return this[STATE]?.headFed() === true || !!this._header
+}
+
+/** Replaces the header methods and `headersSent` of `res` with the shared ones, bound to `state`. */
+function install(res: ServerResponse, state: InterceptState): void {
+  const r = res as Intercepted
+  r[STATE] = state
+  for (const name of HEADER_METHODS) {
+    const original = res[name] as ((...args: unknown[]) => unknown) | undefined
+    if (typeof original !== 'function') continue // setHeaders is Node >= 18.15
+    state.originals[name] = original
+    Object.defineProperty(res, name, { configurable: true, writable: true, value: SHARED[name] })
+  }
+  Object.defineProperty(res, 'headersSent', { configurable: true, get: headersSent })
+}
+
 /**
  * Runs what a handler writes to `res` through the response phases of `ex`: `writeHead`, `write`,
  * `end`, `addTrailers` and `flushHeaders` are replaced on the instance; status and headers are taken when the
@@ -139,25 +190,12 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
   // A plugin's reply went out while the handler still runs: its header changes are dropped (they
   // would throw ERR_HTTP_HEADERS_SENT at a handler that never sent anything).
   let takenOver = false
-  const ignored = () => (takenOver ||= head === undefined && runner.committed)
-  for (const name of ['setHeader', 'appendHeader', 'removeHeader', 'setHeaders'] as const) {
-    const original = res[name] as ((...args: unknown[]) => unknown) | undefined
-    if (typeof original !== 'function') continue // setHeaders is Node >= 18.15
-    Object.defineProperty(res, name, {
-      configurable: true,
-      writable: true,
-      value(this: ServerResponse, ...args: unknown[]) {
-        if (ignored()) return name === 'removeHeader' ? undefined : this
-        return original.apply(this, args)
-      },
-    })
+  const state: InterceptState = {
+    ignored: () => (takenOver ||= head === undefined && runner.committed),
+    headFed: () => head !== undefined,
+    originals: {},
   }
-  Object.defineProperty(res, 'headersSent', {
-    configurable: true,
-    get(this: ServerResponse & { _header?: unknown }) {
-      return head !== undefined || !!this._header
-    },
-  })
+  install(res, state)
   res.writeHead = function writeHead(this: ServerResponse, status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
     if (head) return this
     if (typeof reason === 'string') this.statusMessage = reason
