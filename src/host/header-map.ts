@@ -23,6 +23,8 @@ export type HeadersInit =
 export class HeaderMap implements Iterable<HeaderPair> {
   /** @internal the entries, in order; keys are lower case. */
   pairs: HeaderPair[]
+  /** @internal counts changes made through the methods (and by plugins), so that unchanged headers can be left alone. */
+  version = 0
 
   /**
    * @param init - entries: another map, `[name, value]` pairs, or a record (arrays become repeated entries)
@@ -82,6 +84,7 @@ export class HeaderMap implements Iterable<HeaderPair> {
 
   /** Appends an entry (keeps existing values of the same name). */
   add(name: string, value: string): this {
+    this.version++
     this.pairs.push([name.toLowerCase(), value])
     return this
   }
@@ -89,6 +92,7 @@ export class HeaderMap implements Iterable<HeaderPair> {
   /** Sets `name` to exactly `value`: the first entry is replaced in place, later ones removed; appended if absent. */
   set(name: string, value: string): this {
     const key = name.toLowerCase()
+    this.version++
     let found = false
     this.pairs = this.pairs.filter((p) => {
       if (p[0] !== key) return true
@@ -106,11 +110,14 @@ export class HeaderMap implements Iterable<HeaderPair> {
     const key = name.toLowerCase()
     const before = this.pairs.length
     this.pairs = this.pairs.filter((p) => p[0] !== key)
-    return this.pairs.length !== before
+    if (this.pairs.length === before) return false
+    this.version++
+    return true
   }
 
   /** Removes all entries. */
   clear(): void {
+    this.version++
     this.pairs = []
   }
 

@@ -44,6 +44,20 @@ export interface FinalResponse {
   details: string
 }
 
+/**
+ * The phase methods of an {@link Exchange} as {@link Exchange.direct} offers them: the result when
+ * the chain settled at once, else a promise of it; errors are thrown.
+ * @internal
+ */
+export interface DirectPhases {
+  requestHeaders(endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  requestBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+  responseHeaders(status: number, headers?: HeadersInit, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  responseBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+}
+
 /** Receives released data as it leaves the chain (optional; results also carry it). */
 export interface ExchangeSink {
   /** Request headers left the chain. */
@@ -196,13 +210,7 @@ export class Exchange {
    * @throws `PWH_ERR_EXCHANGE_STATE` when called twice
    */
   requestHeaders(endOfStream = false): Promise<PhaseResult> {
-    if (this.#req.started) return Promise.reject(stateError('requestHeaders() was already called'))
-    this.#req.started = true
-    if (this.#deadPlugin) {
-      const p = this.#deadPlugin
-      return this.#wait(this.#req, () => this.#failClosed(p, undefined))
-    }
-    return this.#feed(this.#req, { t: 'h', eos: endOfStream }, endOfStream)
+    return settled(() => this.direct.requestHeaders(endOfStream))
   }
 
   /**
@@ -211,16 +219,12 @@ export class Exchange {
    * @param endOfStream - true for the last chunk (may be empty)
    */
   requestBody(chunk: Uint8Array, endOfStream = false): Promise<PhaseResult> {
-    const buf = toBuffer(chunk)
-    this.#s.http.requestBodyBytes += buf.byteLength
-    return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+    return settled(() => this.direct.requestBody(chunk, endOfStream))
   }
 
   /** Runs request trailers through the plugins (ends the request). */
   requestTrailers(trailers: HeadersInit): Promise<PhaseResult> {
-    this.#s.http.requestTrailers = new HeaderMap(trailers)
-    this.#hadRequestTrailers = true
-    return this.#feed(this.#req, { t: 't' }, true)
+    return settled(() => this.direct.requestTrailers(trailers))
   }
 
   /**
@@ -230,32 +234,69 @@ export class Exchange {
    * @param endOfStream - true for a body-less response
    */
   responseHeaders(status: number, headers: HeadersInit = {}, endOfStream = false): Promise<PhaseResult> {
-    if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
-    if (this.#res.started) return Promise.reject(stateError('responseHeaders() was already called'))
-    const pairs: Array<[string, string]> = [[':status', String(status)]]
-    const given = headers instanceof HeaderMap ? headers : new HeaderMap(headers)
-    for (const p of given.pairs) if (p[0] !== ':status') pairs.push([p[0], p[1]])
-    const map = HeaderMap.fromPairs(pairs)
-    this.#s.http.responseHeaders = map
-    this.#s.http.responseCodeDetails ??= 'via_upstream'
-    this.#res.started = true
-    return this.#feed(this.#res, { t: 'h', eos: endOfStream }, endOfStream)
+    return settled(() => this.direct.responseHeaders(status, headers, endOfStream))
   }
 
   /** Runs a response body chunk through the plugins. */
   responseBody(chunk: Uint8Array, endOfStream = false): Promise<PhaseResult> {
-    if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
-    const buf = toBuffer(chunk)
-    this.#s.http.responseBodyBytes += buf.byteLength
-    return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+    return settled(() => this.direct.responseBody(chunk, endOfStream))
   }
 
   /** Runs response trailers through the plugins. */
   responseTrailers(trailers: HeadersInit): Promise<PhaseResult> {
-    if (this.#final) return Promise.resolve(this.#finalResult(this.#res))
-    this.#s.http.responseTrailers = new HeaderMap(trailers)
-    this.#hadResponseTrailers = true
-    return this.#feed(this.#res, { t: 't' }, true)
+    return settled(() => this.direct.responseTrailers(trailers))
+  }
+
+  /**
+   * The phase methods without the promise when the chain settles at once (no plugin paused): the
+   * result itself, else a promise of it; errors are thrown (or reject the promise). The adapters use
+   * these to run a request without a microtask hop per phase.
+   * @internal
+   */
+  readonly direct: DirectPhases = {
+    requestHeaders: (endOfStream = false) => {
+      if (this.#req.started) throw stateError('requestHeaders() was already called')
+      this.#req.started = true
+      if (this.#deadPlugin) {
+        const p = this.#deadPlugin
+        return this.#wait(this.#req, () => this.#failClosed(p, undefined))
+      }
+      return this.#feed(this.#req, { t: 'h', eos: endOfStream }, endOfStream)
+    },
+    requestBody: (chunk, endOfStream = false) => {
+      const buf = toBuffer(chunk)
+      this.#s.http.requestBodyBytes += buf.byteLength
+      return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+    },
+    requestTrailers: (trailers) => {
+      this.#s.http.requestTrailers = new HeaderMap(trailers)
+      this.#hadRequestTrailers = true
+      return this.#feed(this.#req, { t: 't' }, true)
+    },
+    responseHeaders: (status, headers = {}, endOfStream = false) => {
+      if (this.#final) return this.#finalResult(this.#res)
+      if (this.#res.started) throw stateError('responseHeaders() was already called')
+      const pairs: Array<[string, string]> = [[':status', String(status)]]
+      const given = headers instanceof HeaderMap ? headers : new HeaderMap(headers)
+      for (const p of given.pairs) if (p[0] !== ':status') pairs.push([p[0], p[1]])
+      const map = HeaderMap.fromPairs(pairs)
+      this.#s.http.responseHeaders = map
+      this.#s.http.responseCodeDetails ??= 'via_upstream'
+      this.#res.started = true
+      return this.#feed(this.#res, { t: 'h', eos: endOfStream }, endOfStream)
+    },
+    responseBody: (chunk, endOfStream = false) => {
+      if (this.#final) return this.#finalResult(this.#res)
+      const buf = toBuffer(chunk)
+      this.#s.http.responseBodyBytes += buf.byteLength
+      return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+    },
+    responseTrailers: (trailers) => {
+      if (this.#final) return this.#finalResult(this.#res)
+      this.#s.http.responseTrailers = new HeaderMap(trailers)
+      this.#hadResponseTrailers = true
+      return this.#feed(this.#res, { t: 't' }, true)
+    },
   }
 
   /** Whether {@link Exchange.done} or {@link Exchange.abort} ran. */
@@ -293,11 +334,11 @@ export class Exchange {
 
   // ---- engine ------------------------------------------------------------------------------
 
-  #feed(d: Dir, ev: Ev, eos: boolean): Promise<PhaseResult> {
-    if (this.#finished) return Promise.reject(new ProxyWasmHostError('PWH_ERR_EXCHANGE_ABORTED', 'the exchange already ended'))
-    if (this.#final || d.stopped) return Promise.resolve(this.#finalResult(d))
-    if (d.ended) return Promise.reject(stateError(`${d.req ? 'request' : 'response'} already ended`))
-    if (ev.t !== 'h' && !d.started) return Promise.reject(stateError(`${d.req ? 'requestHeaders' : 'responseHeaders'}() must come first`))
+  #feed(d: Dir, ev: Ev, eos: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#finished) throw new ProxyWasmHostError('PWH_ERR_EXCHANGE_ABORTED', 'the exchange already ended')
+    if (this.#final || d.stopped) return this.#finalResult(d)
+    if (d.ended) throw stateError(`${d.req ? 'request' : 'response'} already ended`)
+    if (ev.t !== 'h' && !d.started) throw stateError(`${d.req ? 'requestHeaders' : 'responseHeaders'}() must come first`)
     if (eos) d.ended = true
     if (eos && d.req) {
       this.#s.http.requestComplete = true
@@ -309,12 +350,18 @@ export class Exchange {
     })
   }
 
-  #wait(d: Dir, start: () => void): Promise<PhaseResult> {
-    return new Promise<PhaseResult>((resolve) => {
-      d.waiters.push(resolve)
-      start()
-      this.#settle()
+  /** Runs `start` and returns the result when the chain settled at once, else a promise of it. */
+  #wait(d: Dir, start: () => void): PhaseResult | Promise<PhaseResult> {
+    let result: PhaseResult | undefined
+    let later: ((r: PhaseResult) => void) | undefined
+    d.waiters.push((r) => {
+      if (later) later(r)
+      else result = r
     })
+    start()
+    this.#settle()
+    if (result) return result
+    return new Promise<PhaseResult>((resolve) => (later = resolve))
   }
 
   #notify(ctx: StreamContext): void {
@@ -790,6 +837,16 @@ function dir(req: boolean, slots: Slot[]): Dir {
 
 function toBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}
+
+/** A sync-or-async phase result as a promise (errors become rejections). */
+function settled(run: () => PhaseResult | Promise<PhaseResult>): Promise<PhaseResult> {
+  try {
+    const r = run()
+    return r instanceof Promise ? r : Promise.resolve(r)
+  } catch (err) {
+    return Promise.reject(err)
+  }
 }
 
 function stateError(msg: string): ProxyWasmHostError {

@@ -20,6 +20,14 @@ import { declaredLength } from './headers.js'
 
 const EMPTY = Buffer.alloc(0)
 
+/** A value now, or a promise of it (the adapters keep the synchronous path when no plugin pauses). @internal */
+export type Maybe<T> = T | Promise<T>
+
+/** Applies `f` to `v` at once when it is a value, else when the promise resolves. @internal */
+export function andThen<T, U>(v: Maybe<T>, f: (x: T) => Maybe<U>): Maybe<U> {
+  return v instanceof Promise ? v.then(f) : f(v)
+}
+
 /** How a released body is framed: whole body known, original length kept, or streamed without a length. @internal */
 export type Framing = 'complete' | 'keep' | 'stream'
 
@@ -71,25 +79,33 @@ export class Released {
 }
 
 /**
- * Applies a framing decision to released headers (a copy): `complete` sets `content-length` to the
+ * Applies a framing decision to released headers (a copy when anything changes): `complete` sets `content-length` to the
  * released size when the body changed or had a length; `stream` drops a stale `content-length` and,
  * when `chunkedHeader` is set (a request handed to an in-process handler), says
  * `transfer-encoding: chunked` so that body parsers still see a body.
  * @internal
  */
 export function frame(headers: HeaderMap, framing: Framing, flow: Released, opts: { bodyless?: boolean; chunkedHeader?: boolean } = {}): HeaderMap {
-  const h = headers.clone()
-  if (opts.bodyless) return h
+  // The headers themselves when nothing changes (callers only read them), else a changed copy.
+  if (opts.bodyless) return headers
   if (framing === 'complete') {
-    if (flow.released !== flow.fed || h.has('content-length')) {
-      h.set('content-length', String(flow.released))
+    if (flow.released !== flow.fed || headers.has('content-length')) {
+      const length = String(flow.released)
+      if (headers.get('content-length') === length && headers.getAll('content-length').length === 1 && !headers.has('transfer-encoding')) return headers
+      const h = headers.clone()
+      h.set('content-length', length)
       h.delete('transfer-encoding')
+      return h
     }
   } else if (framing === 'stream') {
+    const addChunked = opts.chunkedHeader && !headers.has('transfer-encoding')
+    if (!headers.has('content-length') && !addChunked) return headers
+    const h = headers.clone()
     h.delete('content-length')
-    if (opts.chunkedHeader && !h.has('transfer-encoding')) h.set('transfer-encoding', 'chunked')
+    if (addChunked) h.set('transfer-encoding', 'chunked')
+    return h
   }
-  return h
+  return headers
 }
 
 /** A pull source of body chunks. @internal */
@@ -157,19 +173,26 @@ export class RequestRunner {
     this.#expected = declaredLength(contentLength)
   }
 
-  /** Runs the request headers and as much body as needed; see {@link RequestStart}. */
-  async start(): Promise<RequestStart> {
+  /**
+   * Runs the request headers and as much body as needed; see {@link RequestStart}. The outcome
+   * comes back at once when no plugin pauses and no body is needed; errors may be thrown.
+   */
+  start(): Maybe<RequestStart> {
+    return andThen(this.#ex.direct.requestHeaders(this.#source === undefined), (r) => {
+      this.flow.take(r)
+      return this.#decide()
+    })
+  }
+
+  #decide(): Maybe<RequestStart> {
     const flow = this.flow
-    flow.take(await this.#ex.requestHeaders(this.#source === undefined))
-    for (;;) {
-      const t = flow.terminal
-      if (t) return t.action === 'local' && t.localResponse ? { kind: 'local', response: t.localResponse } : { kind: 'closed' }
-      const framing = flow.framing()
-      if (framing) return { kind: 'forward', headers: flow.headers!, framing }
-      // Everything went in and nothing framed it: the chain cannot release more without the outside.
-      if (this.#eosFed || this.#stopped) return { kind: 'closed' }
-      await this.#step()
-    }
+    const t = flow.terminal
+    if (t) return t.action === 'local' && t.localResponse ? { kind: 'local', response: t.localResponse } : { kind: 'closed' }
+    const framing = flow.framing()
+    if (framing) return { kind: 'forward', headers: flow.headers!, framing }
+    // Everything went in and nothing framed it: the chain cannot release more without the outside.
+    if (this.#eosFed || this.#stopped) return { kind: 'closed' }
+    return this.#step().then(() => this.#decide())
   }
 
   /** Streams the rest of the body into `sink` (call after {@link RequestRunner.start} returned `forward`). */
@@ -290,23 +313,23 @@ export class ResponseRunner {
     return this.#committed
   }
 
-  /** Feeds the response headers. */
-  async headers(status: number, headers: HeadersInit, endOfStream: boolean): Promise<void> {
+  /** Feeds the response headers (settles at once when no plugin pauses; errors may be thrown). */
+  headers(status: number, headers: HeadersInit, endOfStream: boolean): Maybe<void> {
     if (this.#done) return
-    await this.#after(await this.#ex.responseHeaders(status, headers, endOfStream))
+    return andThen(this.#ex.direct.responseHeaders(status, headers, endOfStream), (r) => this.#after(r))
   }
 
   /** Feeds a body chunk. */
-  async data(chunk: Buffer, endOfStream: boolean): Promise<void> {
+  data(chunk: Buffer, endOfStream: boolean): Maybe<void> {
     if (this.#done) return
     this.flow.fed += chunk.byteLength
-    await this.#after(await this.#ex.responseBody(chunk, endOfStream))
+    return andThen(this.#ex.direct.responseBody(chunk, endOfStream), (r) => this.#after(r))
   }
 
   /** Feeds trailers (ends the response). */
-  async trailers(trailers: HeadersInit): Promise<void> {
+  trailers(trailers: HeadersInit): Maybe<void> {
     if (this.#done) return
-    await this.#after(await this.#ex.responseTrailers(trailers))
+    return andThen(this.#ex.direct.responseTrailers(trailers), (r) => this.#after(r))
   }
 
   /** Commits released headers now (`flushHeaders()`), unless the framing still needs the first body bytes. */
@@ -320,7 +343,7 @@ export class ResponseRunner {
    * Sends a complete response that bypasses the response chain (a local reply: its response phase
    * already ran in the exchange), or resets the stream when headers already went out.
    */
-  async local(response: FinalResponse): Promise<void> {
+  local(response: FinalResponse): Maybe<void> {
     if (this.#done) return
     this.#done = true
     if (this.#committed) {
@@ -330,7 +353,7 @@ export class ResponseRunner {
     }
     this.#committed = true
     this.#decided()
-    await this.#out.full(response.headers, this.#bodyless ? EMPTY : response.body)
+    return this.#out.full(response.headers, this.#bodyless ? EMPTY : response.body)
   }
 
   /** Resets the response. */
@@ -342,14 +365,13 @@ export class ResponseRunner {
     this.#out.destroy()
   }
 
-  async #after(r: PhaseResult): Promise<void> {
+  #after(r: PhaseResult): Maybe<void> {
     const flow = this.flow
     flow.take(r)
     if (flow.terminal) {
       const t = flow.terminal
-      if (t.action === 'local' && t.localResponse) await this.local(t.localResponse)
-      else this.reset()
-      return
+      if (t.action === 'local' && t.localResponse) return this.local(t.localResponse)
+      return this.reset()
     }
     if (!this.#committed) {
       const framing = flow.framing()
@@ -358,9 +380,9 @@ export class ResponseRunner {
         this.#committed = true
         this.#done = true
         this.#decided()
-        const body = Buffer.concat(flow.drain())
-        await this.#out.full(frame(flow.headers!, framing, flow, { bodyless: this.#bodyless }), body, flow.trailers)
-        return
+        const pending = flow.drain()
+        const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending)
+        return this.#out.full(frame(flow.headers!, framing, flow, { bodyless: this.#bodyless }), body, flow.trailers)
       }
       this.#commit(framing)
     }
@@ -368,13 +390,22 @@ export class ResponseRunner {
     // never come (or read the next response as this body): reset instead, as Envoy does.
     const kept = this.#keptLength
     if (kept !== undefined && (flow.released > kept || (flow.ended && flow.released !== kept))) return this.reset()
-    for (const b of flow.drain()) {
+    return this.#writeOut(flow.drain(), 0)
+  }
+
+  /** Writes released chunks from index `i` on, waiting where the destination pushes back. */
+  #writeOut(chunks: Buffer[], i: number): Maybe<void> {
+    for (; i < chunks.length; i++) {
       if (this.#done) return
-      await this.#out.write(b)
+      const w = this.#out.write(chunks[i]!)
+      if (w) {
+        const next = i + 1
+        return w.then(() => this.#writeOut(chunks, next))
+      }
     }
-    if (flow.ended && !this.#done) {
+    if (this.flow.ended && !this.#done) {
       this.#done = true
-      this.#out.end(flow.trailers)
+      this.#out.end(this.flow.trailers)
     }
   }
 

@@ -89,9 +89,9 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
     const logger = pipeline.host.logger
     const info = exchangeRequest(req, routeFor(options, req))
     // Envoy's codec consumes the connection-level headers; plugins never see them.
-    let pairs = (info.headers as Array<[string, string]>).filter(([k]) => !HOP_BY_HOP.has(k))
+    let pairs = (info.headers as HeaderMap).pairs.filter(([k]) => !HOP_BY_HOP.has(k))
     if (forwarded) pairs = forwardedPairs(pairs, req)
-    info.headers = pairs
+    info.headers = HeaderMap.fromPairs(pairs)
     const ex = pipeline.exchange(info)
     const hasBody = requestHasBody(req.headers)
     const runner = new RequestRunner(ex, hasBody ? streamSource(req, () => req.trailers) : undefined, req.headers['content-length'])

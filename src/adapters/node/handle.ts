@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { PluginPipeline } from '../../pipeline/pipeline.js'
-import { frame, isAborted, RequestRunner, type ResponseRunner } from './flow.js'
+import { frame, isAborted, RequestRunner, type RequestStart, type ResponseRunner } from './flow.js'
 import { exchangeRequest, requestHasBody, type RouteInfo } from './headers.js'
 import { applyRequestHeaders, interceptRequestBody } from './in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
@@ -54,7 +54,8 @@ export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: 
   const hasBody = requestHasBody(req.headers)
   const body = hasBody ? interceptRequestBody(req) : undefined
   const runner = new RequestRunner(ex, body?.source, req.headers['content-length'])
-  const response: ResponseRunner = interceptResponse(res, ex, { bodyless: req.method === 'HEAD', logger })
+  const response: ResponseRunner = interceptResponse(res, ex, { bodyless: req.method === 'HEAD', logger, lateReplies: hasBody })
+  const headersBefore = ex.requestHeadersMap.version
   let finished = false
   res.once('finish', () => {
     finished = true
@@ -66,30 +67,39 @@ export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: 
     runner.stop()
     ex.abort()
   })
-  runner
-    .start()
-    .then((s) => {
-      if (s.kind === 'local') return response.local(s.response)
-      if (s.kind === 'closed') return response.reset()
+  const failed = (err: Error) => {
+    if (isAborted(err)) {
+      ex.abort()
+      return
+    }
+    hooks.fail(err)
+  }
+  const started = (s: RequestStart) => {
+    if (s.kind === 'local') return void response.local(s.response)
+    if (s.kind === 'closed') return response.reset()
+    // Headers no plugin touched stay as Node parsed them (nothing to rebuild).
+    if (body || prefix || ex.requestHeadersMap.version !== headersBefore) {
       applyRequestHeaders(req, body?.readOnly ? s.headers : frame(s.headers, s.framing, runner.flow, { chunkedHeader: true }), prefix)
-      if (body) {
-        // A plugin may still answer from the body after the handler started: the reply replaces
-        // the handler's response if no header went out yet, else the stream is reset (as Envoy).
-        runner.onLate = (r) => {
-          if (r.action === 'local' && r.localResponse) void response.local(r.localResponse)
-          else response.reset()
-        }
-        runner.pipe(body.sink).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
+    }
+    if (body) {
+      // A plugin may still answer from the body after the handler started: the reply replaces
+      // the handler's response if no header went out yet, else the stream is reset (as Envoy).
+      runner.onLate = (r) => {
+        if (r.action === 'local' && r.localResponse) void response.local(r.localResponse)
+        else response.reset()
       }
-      hooks.proceed()
-    })
-    .catch((err: Error) => {
-      if (isAborted(err)) {
-        ex.abort()
-        return
-      }
-      hooks.fail(err)
-    })
+      runner.pipe(body.sink).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
+    }
+    hooks.proceed()
+  }
+  // Without a pausing plugin the handler runs in this very tick (no promise in between).
+  try {
+    const s = runner.start()
+    if (s instanceof Promise) s.then(started).catch(failed)
+    else started(s)
+  } catch (err) {
+    failed(err as Error)
+  }
 }
 
 /**

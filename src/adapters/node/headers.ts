@@ -135,7 +135,8 @@ export function exchangeRequest(req: IncomingMessage, route: RouteInfo, extra?: 
     method: req.method ?? 'GET',
     path,
     scheme: socket?.encrypted ? 'https' : 'http',
-    headers,
+    headers: HeaderMap.fromPairs(headers), // already lower-cased: no second copy
+
     protocol: `HTTP/${req.httpVersion}`,
   }
   if (authority !== undefined) r.authority = authority

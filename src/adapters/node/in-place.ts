@@ -192,17 +192,36 @@ function readOnlyBody(req: IncomingMessage): InPlaceBody {
  * @internal
  */
 export function applyRequestHeaders(req: IncomingMessage, headers: HeaderMap, prefix = ''): void {
-  const method = headers.get(':method')
-  if (method) req.method = method
-  const path = headers.get(':path')
-  if (path !== undefined) req.url = prefix && path.startsWith(prefix) ? path.slice(prefix.length) || '/' : path
+  let method: string | undefined
+  let path: string | undefined
+  let authority: string | undefined
+  let hasHost = false
   const pairs: Array<[string, string]> = []
-  const authority = headers.get(':authority')
-  if (authority && !headers.has('host')) pairs.push(['host', authority])
-  for (const [k, v] of headers) if (!k.startsWith(':')) pairs.push([k, v])
-  req.rawHeaders = pairs.flat()
-  req.headers = nodeHeaderObject(pairs)
+  for (const p of headers.pairs) {
+    const k = p[0]
+    if (k.charCodeAt(0) === 58 /* ':' */) {
+      if (k === ':method') method ??= p[1]
+      else if (k === ':path') path ??= p[1]
+      else if (k === ':authority') authority ??= p[1]
+      continue
+    }
+    if (k === 'host') hasHost = true
+    pairs.push(p as [string, string])
+  }
+  if (method) req.method = method
+  if (path !== undefined) req.url = prefix && path.startsWith(prefix) ? path.slice(prefix.length) || '/' : path
+  if (authority && !hasHost) pairs.unshift(['host', authority])
+  const raw: string[] = new Array(pairs.length * 2)
   const distinct: Record<string, string[]> = {}
-  for (const [k, v] of pairs) (distinct[k] ??= []).push(v)
+  for (let i = 0; i < pairs.length; i++) {
+    const [k, v] = pairs[i]!
+    raw[2 * i] = k
+    raw[2 * i + 1] = v
+    const d = distinct[k]
+    if (d) d.push(v)
+    else distinct[k] = [v]
+  }
+  req.rawHeaders = raw
+  req.headers = nodeHeaderObject(pairs)
   ;(req as { headersDistinct: Record<string, string[]> }).headersDistinct = distinct
 }

@@ -8,7 +8,7 @@ import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'no
 import { HeaderMap } from '../../host/header-map.js'
 import type { PluginLogger } from '../../host/logger.js'
 import type { Exchange } from '../../pipeline/exchange.js'
-import { drained, isAborted, ResponseRunner, type ResponseOut } from './flow.js'
+import { drained, isAborted, ResponseRunner, type Maybe, type ResponseOut } from './flow.js'
 import { groupHeaders, outgoingPairs, responseHeaderMap } from './headers.js'
 
 const EMPTY = Buffer.alloc(0)
@@ -36,15 +36,24 @@ export function logHost(logger: PluginLogger, level: 'warn' | 'error', message: 
  * A {@link ResponseOut} over a `ServerResponse`. `methods` are the functions that really write
  * (the originals when the response is intercepted).
  * @param reason - the status message a handler chose, kept when the plugins left the status alone
+ * @param untouched - whether `headers` are exactly the ones already set on `res` (nothing to rewrite)
  * @internal
  */
-export function serverResponseOut(res: ServerResponse, methods: Methods = res, reason?: () => { status: number; message: string | undefined } | undefined): ResponseOut {
+export function serverResponseOut(
+  res: ServerResponse,
+  methods: Methods = res,
+  reason?: () => { status: number; message: string | undefined } | undefined,
+  untouched?: (headers: HeaderMap) => boolean,
+): ResponseOut {
   const gone = () => res.destroyed || res.writableEnded
   const writeHead = (headers: HeaderMap): boolean => {
     try {
       const status = Number(headers.get(':status')) || 200
-      for (const n of res.getHeaderNames()) methods.removeHeader.call(res, n)
-      for (const [k, v] of Object.entries(groupHeaders(headers))) methods.setHeader.call(res, k, v)
+      // Headers no plugin changed are already on `res` as the handler set them.
+      if (!untouched?.(headers)) {
+        for (const n of res.getHeaderNames()) methods.removeHeader.call(res, n)
+        for (const [k, v] of Object.entries(groupHeaders(headers))) methods.setHeader.call(res, k, v)
+      }
       const r = reason?.()
       if (r && r.status === status && r.message) methods.writeHead.call(res, status, r.message)
       else methods.writeHead.call(res, status)
@@ -117,8 +126,8 @@ function headersSent(this: Intercepted): boolean {
   return this[STATE]?.headFed() === true || !!this._header
 }
 
-/** Replaces the header methods and `headersSent` of `res` with the shared ones, bound to `state`. */
-function install(res: ServerResponse, state: InterceptState): void {
+/** Replaces the header methods of `res` with the shared ones, bound to `state`. */
+function installGuards(res: ServerResponse, state: InterceptState): void {
   const r = res as Intercepted
   r[STATE] = state
   for (const name of HEADER_METHODS) {
@@ -127,6 +136,12 @@ function install(res: ServerResponse, state: InterceptState): void {
     state.originals[name] = original
     Object.defineProperty(res, name, { configurable: true, writable: true, value: SHARED[name] })
   }
+}
+
+/** Makes `res.headersSent` true while the plugins hold headers the handler sent. */
+function installHeadersSent(res: ServerResponse, state: InterceptState): void {
+  const r = res as Intercepted
+  r[STATE] = state
   Object.defineProperty(res, 'headersSent', { configurable: true, get: headersSent })
 }
 
@@ -139,10 +154,10 @@ function install(res: ServerResponse, state: InterceptState): void {
  * handler sent its headers, even while the plugins still hold them.
  * @internal
  */
-export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bodyless: boolean; logger: PluginLogger }): ResponseRunner {
+export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bodyless: boolean; logger: PluginLogger; lateReplies?: boolean }): ResponseRunner {
   const orig: Methods = { writeHead: res.writeHead, write: res.write, end: res.end, setHeader: res.setHeader, removeHeader: res.removeHeader, addTrailers: res.addTrailers }
   let head: { status: number; message: string | undefined; headers: HeaderMap } | undefined
-  const out = serverResponseOut(res, orig, () => head)
+  const out = serverResponseOut(res, orig, () => head, (h) => h === ex.responseHeadersMap && h.version === 0)
   const runner = new ResponseRunner(ex, out, opts.bodyless)
   const hwm = res.writableHighWaterMark || 16 * 1024
   let headFed = false
@@ -150,31 +165,55 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
   let trailers: HeaderMap | undefined
   let queued = 0
   let needDrain = false
-  let chain: Promise<void> = Promise.resolve()
+  // The tail of the steps still running asynchronously (a plugin paused, or the socket pushed back).
+  let tail: Promise<void> | undefined
 
   const fail = (err: unknown) => {
     if (isAborted(err)) return
     logHost(opts.logger, 'error', `response phase failed: ${(err as Error).message}`)
     runner.reset()
   }
-  const run = (bytes: number, step: () => Promise<void> | void, cb?: (err?: Error | null) => void) => {
-    queued += bytes
-    chain = chain
-      .then(() => (runner.done ? undefined : step()))
-      .then(
-        () => {
-          queued -= bytes
-          cb?.()
-          if (needDrain && queued < hwm && !res.destroyed) {
-            needDrain = false
-            res.emit('drain')
-          }
-        },
+  const settle = (bytes: number, cb: ((err?: Error | null) => void) | undefined, sync: boolean) => {
+    queued -= bytes
+    if (cb) {
+      if (sync) process.nextTick(cb)
+      else cb()
+    }
+    if (needDrain && queued < hwm && !res.destroyed) {
+      needDrain = false
+      res.emit('drain')
+    }
+  }
+  const exec = (bytes: number, step: () => Maybe<void>, cb?: (err?: Error | null) => void): Promise<void> | undefined => {
+    let r: Maybe<void>
+    try {
+      r = runner.done ? undefined : step()
+    } catch (err) {
+      queued -= bytes
+      fail(err)
+      return undefined
+    }
+    if (r instanceof Promise) {
+      return r.then(
+        () => settle(bytes, cb, false),
         (err: unknown) => {
           queued -= bytes
           fail(err)
         },
       )
+    }
+    settle(bytes, cb, true)
+    return undefined
+  }
+  // Steps run in order: at once while nothing is pending, else after the pending ones.
+  const run = (bytes: number, step: () => Maybe<void>, cb?: (err?: Error | null) => void) => {
+    queued += bytes
+    const p = tail ? tail.then(() => exec(bytes, step, cb)) : exec(bytes, step, cb)
+    if (!p) return
+    const t: Promise<void> = p.then(() => {
+      if (tail === t) tail = undefined
+    })
+    tail = t
   }
   const capture = () => {
     head ??= { status: res.statusCode, message: res.statusMessage || undefined, headers: responseHeaderMap(res) }
@@ -185,6 +224,14 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
     capture()
     const h = head!
     run(0, () => runner.headers(h.status, h.headers, endOfStream))
+    if (!runner.committed) holdHeadersSent()
+  }
+  // Headers the plugins still hold count as sent for the handler (as after Node's writeHead).
+  let sentInstalled = false
+  const holdHeadersSent = () => {
+    if (sentInstalled) return
+    sentInstalled = true
+    installHeadersSent(res, state)
   }
 
   // A plugin's reply went out while the handler still runs: its header changes are dropped (they
@@ -195,7 +242,8 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
     headFed: () => head !== undefined,
     originals: {},
   }
-  install(res, state)
+  // Only a request with a body can be answered by a plugin after the handler started.
+  if (opts.lateReplies) installGuards(res, state)
   res.writeHead = function writeHead(this: ServerResponse, status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
     if (head) return this
     if (typeof reason === 'string') this.statusMessage = reason
@@ -209,6 +257,7 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
       for (const [k, v] of Object.entries(headers)) if (v !== undefined) this.setHeader(k, v)
     }
     capture()
+    holdHeadersSent()
     return this
   } as ServerResponse['writeHead']
   res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {

@@ -96,6 +96,7 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
       if (typeof map === 'number') return map
       // A malformed buffer decodes to an empty list in cpp-host: the map is cleared.
       map.pairs = (decodePairs(bytes) ?? []).map(([k, v]) => [k.toLowerCase(), v])
+      map.version++
       return WasmResult.Ok
     },
     proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
