@@ -16,6 +16,7 @@ const utf8 = new TextDecoder('utf-8')
 export class GuestMemory {
   #memory: WebAssembly.Memory | undefined
   #buffer: ArrayBuffer | undefined
+  #shared = false
   #u8: Uint8Array = new Uint8Array(0)
   #dv: DataView = new DataView(new ArrayBuffer(0))
 
@@ -26,6 +27,7 @@ export class GuestMemory {
   /** Binds the memory once the instance exists. */
   attach(memory: WebAssembly.Memory): void {
     this.#memory = memory
+    this.#u8 = new Uint8Array(0)
   }
 
   /** Size of memory in bytes. */
@@ -35,10 +37,14 @@ export class GuestMemory {
 
   /** The current bytes of guest memory. */
   get bytes(): Uint8Array {
+    // Growing memory detaches the old buffer (its views then read zero bytes), so `memory.buffer`
+    // (a costly getter) is read again only then. Shared memory never detaches: always re-read.
+    if (this.#u8.byteLength !== 0 && !this.#shared) return this.#u8
     const b = this.#memory?.buffer as ArrayBuffer | undefined
     if (b === undefined) return this.#u8
     if (b !== this.#buffer) {
       this.#buffer = b
+      this.#shared = typeof SharedArrayBuffer !== 'undefined' && (b as unknown) instanceof SharedArrayBuffer
       this.#u8 = new Uint8Array(b)
       this.#dv = new DataView(b)
     }

@@ -474,6 +474,28 @@ describe('adapter specifics', () => {
     expect(await (await request(`${url}/outside`)).body.json()).toEqual({ header: null })
   })
 
+  it('node: headersSent is true after writeHead while the plugins hold the headers; untouched headers go out as set', async () => {
+    const seen: boolean[] = []
+    const server = createServer(
+      handle(pipelines.minimal, (_req, res) => {
+        seen.push(res.headersSent)
+        res.setHeader('set-cookie', ['a=1', 'b=2'])
+        res.writeHead(201, 'Made', { 'content-length': 2, 'x-n': 7 })
+        seen.push(res.headersSent)
+        res.end('ok')
+      }),
+    )
+    const url = await listen(server)
+    closers.push(() => closeServer(server))
+    const r = await request(`${url}/h`)
+    expect(r.statusCode).toBe(201)
+    expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2'])
+    expect(r.headers['x-n']).toBe('7')
+    expect(r.headers['content-length']).toBe('2')
+    expect(await r.body.text()).toBe('ok')
+    expect(seen).toEqual([false, true])
+  })
+
   it('express: a plugin path rewrite changes the route, mounted middleware sees the full path', async () => {
     const { host: h } = testHost('warn')
     const pipeline = await pipelineOf(h, [{ wasm: fixture('go', 'headers') }])

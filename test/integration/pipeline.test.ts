@@ -90,6 +90,27 @@ describe('pause and resume', () => {
     expect(logs.some((l) => /^resumed [12]$/.test(l.message))).toBe(true)
   })
 
+  it('the direct phase calls answer at once without a pause, and with a promise while a plugin holds the request', async () => {
+    const { host } = setup()
+    const quick = await pipelineOf(host, [stamp('one')])
+    const ex = quick.exchange({ authority: 'a', path: '/' })
+    const r = ex.direct.requestHeaders(true)
+    expect(r).not.toBeInstanceOf(Promise)
+    expect((r as { action: string }).action).toBe('continue')
+    expect(ex.requestHeadersMap.get('x-stamp')).toBe('one')
+    ex.done()
+
+    const paused = await pipelineOf(host, [{ wasm: fixture('go', 'pause-tick') }])
+    const ex2 = paused.exchange({ authority: 'a', path: '/p' })
+    const r2 = ex2.direct.requestHeaders(true)
+    expect(r2).toBeInstanceOf(Promise)
+    expect((await r2).action).toBe('continue')
+    expect(ex2.requestHeadersMap.get('x-resumed')).toBe('tick')
+    ex2.done()
+    // Misuse still throws with a code (the promise API rejects instead).
+    expect(() => ex2.direct.requestHeaders(true)).toThrow(expect.objectContaining({ code: 'PWH_ERR_EXCHANGE_STATE' }))
+  })
+
   it('headers held by StopIteration (ABI 0.2.100) are changed after the body was read', async () => {
     const { host } = setup()
     const p = await pipelineOf(host, [{ wasm: fixture('go', 'body-header') }, stamp('next')])

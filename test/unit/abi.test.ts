@@ -58,4 +58,18 @@ describe('HeaderMap', () => {
     expect(h.delete('b')).toBe(false)
     expect(h.size).toBe(2)
   })
+
+  it('counts changes, so that untouched headers can be left as they are', () => {
+    const h = new HeaderMap([['a', '1']])
+    expect(h.version).toBe(0)
+    h.get('a')
+    h.getAll('a')
+    expect(h.delete('missing')).toBe(false)
+    expect(h.version).toBe(0)
+    h.add('b', '2')
+    h.set('a', '3')
+    h.delete('b')
+    h.clear()
+    expect(h.version).toBe(4)
+  })
 })
