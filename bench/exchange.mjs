@@ -1,6 +1,11 @@
 // Per-request overhead of header-only plugins, measured against an exchange with no plugin in the
-// same run. Usage: npm run bench:exchange  (builds dist and the fixtures first)
+// same run. Usage: npm run bench:exchange  (builds dist and the fixtures first); BENCH_N (default
+// 50000), BENCH_NO_PRETENURING=1.
 import { fileURLToPath } from 'node:url'
+import v8 from 'node:v8'
+// V8's allocation-site pretenuring makes per-request figures bimodal (docs/performance.md):
+// BENCH_NO_PRETENURING=1 turns it off for a steadier reading.
+if (process.env.BENCH_NO_PRETENURING) v8.setFlagsFromString('--no-allocation-site-pretenuring')
 import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
 
 const fx = (kind, name) => fileURLToPath(new URL(`../fixtures/build/${kind}/${name}.wasm`, import.meta.url))
@@ -50,7 +55,8 @@ for (let round = 0; round < 5; round++) {
   }
 }
 const base = best.get('no plugin')
-console.log(`exchange overhead, ${N} requests per case (request headers + response headers + done), best of 5 rounds`)
+const mode = process.env.BENCH_NO_PRETENURING ? ', V8 pretenuring off' : ''
+console.log(`exchange overhead, ${N} requests per case (request headers + response headers + done), best of 5 rounds${mode}`)
 console.log('case'.padEnd(34), 'µs/request'.padStart(11), 'extra µs'.padStart(9), 'ratio'.padStart(7))
 for (const [name] of cases) {
   const us = best.get(name)

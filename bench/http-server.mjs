@@ -1,7 +1,11 @@
-// One server for bench/http.mjs: node bench/http-server.mjs <node|express|koa|fastify> <plugins: 0|1|3> [as|go]
+// One server for bench/http.mjs: node bench/http-server.mjs <node|express|koa|fastify> <plugins: 0|1|3> [as|go|adapter]
+// ('adapter': the adapter in front of the app with an empty pipeline)
 process.on('SIGINT', () => process.exit(0))
 process.on('SIGTERM', () => process.exit(0))
 import http from 'node:http'
+import v8 from 'node:v8'
+// V8's allocation-site pretenuring makes per-request figures bimodal (docs/performance.md).
+if (process.env.BENCH_NO_PRETENURING) v8.setFlagsFromString('--no-allocation-site-pretenuring')
 import { fileURLToPath } from 'node:url'
 import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
 
@@ -14,7 +18,7 @@ for (let i = 0; i < Number(count); i++) {
 }
 const pipeline = new PluginPipeline(host, { plugins })
 const body = 'hello'
-const usePlugins = plugins.length > 0
+const usePlugins = plugins.length > 0 || kind === 'adapter'
 let server
 if (framework === 'node') {
   const app = (req, res) => {

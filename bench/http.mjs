@@ -1,7 +1,8 @@
 // Throughput of bare node:http, Fastify, Express and Koa, each alone and with 1 and 3 header-only
 // AssemblyScript plugins, measured with autocannon in the same run; prints req/s and the ratio to
 // the same framework without plugins. Servers run in a child process, the load generator here.
-// Usage: npm run bench (builds first). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 50).
+// Usage: npm run bench (builds first). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 50),
+// BENCH_NO_PRETENURING=1 (docs/performance.md).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -26,8 +27,10 @@ async function load(port, duration) {
 }
 
 const frameworks = ['node', 'fastify', 'express', 'koa']
-const variants = [[0, 'as'], [1, 'as'], [3, 'as'], [1, 'go']]
-console.log(`autocannon: ${connections} connections, ${seconds} s per case, 1 s warm-up`)
+// [plugins, kind]: 'adapter' is the adapter with an empty pipeline (its own cost, no plugin).
+const variants = [[0, 'as'], [0, 'adapter'], [1, 'as'], [3, 'as'], [1, 'go']]
+const mode = process.env.BENCH_NO_PRETENURING ? ', V8 pretenuring off' : ''
+console.log(`autocannon: ${connections} connections, ${seconds} s per case, 1 s warm-up${mode}`)
 console.log('server'.padEnd(10), 'plugins'.padEnd(12), 'req/s'.padStart(9), 'ratio'.padStart(7))
 for (const fw of frameworks) {
   let base
@@ -37,7 +40,7 @@ for (const fw of frameworks) {
       await load(port, 1)
       const rps = await load(port, seconds)
       base ??= rps
-      const label = n === 0 ? 'none' : `${n} × ${kind === 'as' ? 'AS' : 'Go'}`
+      const label = kind === 'adapter' ? 'adapter only' : n === 0 ? 'none' : `${n} × ${kind === 'as' ? 'AS' : 'Go'}`
       console.log(fw.padEnd(10), label.padEnd(12), rps.toFixed(0).padStart(9), (rps / base).toFixed(2).padStart(7))
     } finally {
       child.kill()

@@ -25,13 +25,12 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { HeaderMap } from '../../host/header-map.js'
 import type { Exchange, FinalResponse, PhaseResult } from '../../pipeline/exchange.js'
-import { frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource, type RequestStart, type ResponseOut } from '../node/flow.js'
+import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource, type RequestStart, type ResponseOut } from '../node/flow.js'
 import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '../node/headers.js'
 import { applyRequestHeaders } from '../node/in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type ProxyWasmOptions as Options } from '../node/options.js'
 import { logHost } from '../node/response.js'
 
-const EMPTY = Buffer.alloc(0)
 
 /**
  * Options of {@link proxyWasmFastify}; `match` receives the Fastify request.
@@ -95,17 +94,7 @@ export const proxyWasmFastify: FastifyPluginAsync<ProxyWasmOptions> = async func
     const ex = pipeline.exchange(exchangeRequest(raw, routeFor(options, request)))
     const st: State = { ex, hasBody: requestHasBody(raw.headers), runner: undefined, answered: false, late: undefined }
     ;(request as unknown as { [kState]: State })[kState] = st
-    let finished = false
-    reply.raw.once('finish', () => {
-      finished = true
-      st.runner?.stop()
-      ex.done()
-    })
-    reply.raw.once('close', () => {
-      if (finished) return
-      st.runner?.stop()
-      ex.abort()
-    })
+    endWithResponse(reply.raw, ex, () => st.runner)
     if (st.hasBody) return
     // A body-less request runs its request phases here, before anything else looks at it.
     st.runner = new RequestRunner(ex, undefined)
@@ -264,23 +253,6 @@ async function runResponse(request: FastifyRequest, reply: FastifyReply, st: Sta
   }
   const response = new ResponseRunner(st.ex, target, head)
   const eos = head || (stream === undefined && (buf === undefined || buf.byteLength === 0))
-  const pump = (async () => {
-    await response.headers(reply.statusCode, pairs, eos)
-    if (eos) return
-    if (buf) return response.data(buf, true)
-    for await (const chunk of stream! as AsyncIterable<Buffer | string>) {
-      if (response.done) break
-      await response.data(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), false)
-    }
-    await response.data(EMPTY, true)
-  })()
-  pump.catch(() => response.reset())
-  try {
-    await Promise.race([response.decided, pump])
-  } catch (err) {
-    // The client went away while the response phase ran: nothing is left to send.
-    if (!isAborted(err)) throw err
-    response.reset()
-  }
+  await feedResponse(response, reply.statusCode, pairs, eos, { buf, stream: stream as AsyncIterable<Buffer | string> | undefined })
   return result
 }

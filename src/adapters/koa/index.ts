@@ -18,13 +18,12 @@ import { Readable } from 'node:stream'
 import type { Context, Middleware, Next } from 'koa'
 import type { HeaderMap } from '../../host/header-map.js'
 import type { PhaseResult } from '../../pipeline/exchange.js'
-import { frame, isAborted, PushReadable, RequestRunner, ResponseRunner, type ResponseOut } from '../node/flow.js'
+import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, type ResponseOut } from '../node/flow.js'
 import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '../node/headers.js'
 import { applyRequestHeaders, interceptRequestBody } from '../node/in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type ProxyWasmOptions as Options } from '../node/options.js'
 import { logHost } from '../node/response.js'
 
-const EMPTY = Buffer.alloc(0)
 const EMPTY_STATUS = new Set([204, 205, 304])
 
 /**
@@ -70,17 +69,7 @@ export function proxyWasm(options: ProxyWasmOptions): Middleware {
     const runner = new RequestRunner(ex, body?.source, req.headers['content-length'])
     const out = koaOut(ctx)
     const response = new ResponseRunner(ex, out, ctx.method === 'HEAD')
-    let finished = false
-    res.once('finish', () => {
-      finished = true
-      runner.stop()
-      ex.done()
-    })
-    res.once('close', () => {
-      if (finished) return
-      runner.stop()
-      ex.abort()
-    })
+    endWithResponse(res, ex, runner)
 
     let start
     try {
@@ -151,25 +140,8 @@ async function runResponse(ctx: Context, response: ResponseRunner): Promise<void
   const pairs = outgoingPairs(ctx.res.getHeaders())
   if (buf && !pairs.some(([k]) => k === 'content-length')) pairs.push(['content-length', String(buf.byteLength)])
   const eos = stream === undefined && (buf === undefined || buf.byteLength === 0)
-  const pump = (async () => {
-    await response.headers(status, pairs, eos)
-    if (eos) return
-    if (buf) return response.data(buf, true)
-    for await (const chunk of stream! as AsyncIterable<Buffer | string>) {
-      if (response.done) break
-      await response.data(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), false)
-    }
-    await response.data(EMPTY, true)
-  })()
   // The rest of a streamed body flows after the middleware returned, while Koa pipes the result.
-  pump.catch(() => response.reset())
-  try {
-    await Promise.race([response.decided, pump])
-  } catch (err) {
-    // The client went away while the response phase ran: nothing is left to send.
-    if (!isAborted(err)) throw err
-    response.reset()
-  }
+  await feedResponse(response, status, pairs, eos, { buf, stream: stream as AsyncIterable<Buffer | string> | undefined })
 }
 
 /** Writes what the plugins released into the Koa context. */

@@ -514,6 +514,63 @@ export function streamSource(stream: Readable, trailers?: () => HeadersInit | un
 /** A sink that drops everything (the body of a request whose handler is gone). @internal */
 export const NULL_SINK: ChunkSink = { write() {}, end() {}, fail() {} }
 
+/**
+ * Feeds a response a framework produced (status, header pairs, then a buffer or a stream) to the
+ * response phases. Resolves once the response is decided; the rest of a streamed body flows on in
+ * the background (a failure there resets the response).
+ * @param eos - the response has no body (also true for a HEAD request)
+ * @internal
+ */
+export async function feedResponse(
+  response: ResponseRunner,
+  status: number,
+  headers: HeadersInit,
+  eos: boolean,
+  body: { buf?: Buffer | undefined; stream?: AsyncIterable<Buffer | string> | undefined },
+): Promise<void> {
+  const pump = (async () => {
+    await response.headers(status, headers, eos)
+    if (eos) return
+    if (body.buf) return response.data(body.buf, true)
+    for await (const chunk of body.stream!) {
+      if (response.done) break
+      await response.data(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), false)
+    }
+    await response.data(EMPTY, true)
+  })()
+  pump.catch(() => response.reset())
+  try {
+    await Promise.race([response.decided, pump])
+  } catch (err) {
+    // The client went away while the response phase ran: nothing is left to send.
+    if (!isAborted(err)) throw err
+    response.reset()
+  }
+}
+
+/**
+ * Ends `ex` with the response: `done()` (on_log, on_done, on_delete) once `res` finished, `abort()`
+ * when it closed before that (the client went away); the request body stops feeding either way.
+ * @param runner - the request runner, or a getter when it is created later
+ * @param onAbort - also called when the client went away (e.g. to cancel an upstream call)
+ * @internal
+ */
+export function endWithResponse(res: NodeJS.EventEmitter, ex: Exchange, runner: RequestRunner | (() => RequestRunner | undefined), onAbort?: () => void): void {
+  const stop = () => (typeof runner === 'function' ? runner() : runner)?.stop()
+  let finished = false
+  res.once('finish', () => {
+    finished = true
+    stop()
+    ex.done()
+  })
+  res.once('close', () => {
+    if (finished) return
+    onAbort?.()
+    stop()
+    ex.abort()
+  })
+}
+
 /** Resolves when `res` drains or closes. @internal */
 export function drained(emitter: NodeJS.EventEmitter): Promise<void> {
   return new Promise((resolve) => {

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { Pool, type Dispatcher } from 'undici'
 import { ProxyWasmHostError } from '../../errors.js'
 import { HeaderMap } from '../../host/header-map.js'
-import { frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource } from './flow.js'
+import { endWithResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource } from './flow.js'
 import { declaredLength, exchangeRequest, HOP_BY_HOP, outgoingPairs, requestHasBody } from './headers.js'
 import type { NodeHandler } from './handle.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type RouteOptions } from './options.js'
@@ -97,18 +97,7 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
     const runner = new RequestRunner(ex, hasBody ? streamSource(req, () => req.trailers) : undefined, req.headers['content-length'])
     const response = new ResponseRunner(ex, serverResponseOut(res), req.method === 'HEAD')
     const ac = new AbortController()
-    let finished = false
-    res.once('finish', () => {
-      finished = true
-      runner.stop()
-      ex.done()
-    })
-    res.once('close', () => {
-      if (finished) return
-      ac.abort()
-      runner.stop()
-      ex.abort()
-    })
+    endWithResponse(res, ex, runner, () => ac.abort())
 
     const proxy = async (): Promise<void> => {
       const s = await runner.start()

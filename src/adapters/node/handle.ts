@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { PluginPipeline } from '../../pipeline/pipeline.js'
-import { frame, isAborted, RequestRunner, type RequestStart, type ResponseRunner } from './flow.js'
+import { endWithResponse, frame, isAborted, RequestRunner, type RequestStart, type ResponseRunner } from './flow.js'
 import { exchangeRequest, requestHasBody, type RouteInfo } from './headers.js'
 import { applyRequestHeaders, interceptRequestBody } from './in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
@@ -56,17 +56,7 @@ export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: 
   const runner = new RequestRunner(ex, body?.source, req.headers['content-length'])
   const response: ResponseRunner = interceptResponse(res, ex, { bodyless: req.method === 'HEAD', logger, lateReplies: hasBody })
   const headersBefore = ex.requestHeadersMap.version
-  let finished = false
-  res.once('finish', () => {
-    finished = true
-    runner.stop()
-    ex.done()
-  })
-  res.once('close', () => {
-    if (finished) return
-    runner.stop()
-    ex.abort()
-  })
+  endWithResponse(res, ex, runner)
   const failed = (err: Error) => {
     if (isAborted(err)) {
       ex.abort()
