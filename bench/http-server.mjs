@@ -49,6 +49,20 @@ if (framework === 'node') {
   if (usePlugins) await (await import('../dist/adapters/fastify/index.js')).proxyWasmFastify(app, { pipeline })
   app.get('/', async (req, reply) => reply.type('text/plain').send(body))
   await app.listen({ port: 0, host: '127.0.0.1' })
+  globalThis.__fastifyServer = app.server
   process.stdout.write(`${app.server.address().port}\n`)
 }
 if (server) server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))
+
+// CPU time this server spent per request between a 'mark' and a 'report' from bench/http.mjs
+// (steadier than req/s on a shared machine, where the load generator competes for the cores).
+let requests = 0
+;(server ?? globalThis.__fastifyServer)?.on('request', () => requests++)
+let mark
+process.on('message', (m) => {
+  if (m === 'mark') mark = { cpu: process.cpuUsage(), requests }
+  else if (m === 'report') {
+    const u = process.cpuUsage(mark.cpu)
+    process.send({ cpuPerRequest: (u.user + u.system) / Math.max(1, requests - mark.requests) })
+  }
+})
