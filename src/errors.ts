@@ -12,6 +12,7 @@ export const ErrorCodes = {
   PWH_ERR_PLUGIN_INVALID_WASM: 'The plugin binary is not a valid WebAssembly module.',
   PWH_ERR_PLUGIN_NO_ABI_MARKER: 'The module exports no known `proxy_abi_version_*` marker.',
   PWH_ERR_PLUGIN_MISSING_EXPORT: 'The module lacks an export the ABI requires (`memory`, an allocator).',
+  PWH_ERR_PLUGIN_CHECKSUM: 'The binary does not match the SHA-256 digest the configuration gives (`sha256`).',
   PWH_ERR_PLUGIN_START_FAILED: 'Start-up failed: `_initialize`/`_start` trapped or `proxy_on_vm_start` returned false.',
   PWH_ERR_PLUGIN_CONFIGURE_FAILED: '`proxy_on_configure` rejected the plugin configuration.',
   PWH_ERR_PLUGIN_TRAP: 'The plugin trapped (or panicked) inside a callback; its VM is marked failed.',

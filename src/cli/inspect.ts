@@ -3,6 +3,7 @@
  * a toolchain guess, imports and exports, and the hostcalls this host does not implement.
  * @module
  */
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { ABI_MARKERS } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
@@ -16,6 +17,8 @@ export interface InspectReport {
   file: string
   /** Size in bytes. */
   size: number
+  /** SHA-256 of the file, lower-case hex (what `WasmPlugin` `spec.sha256` expects). */
+  sha256: string
   /** ABI version from the marker export, if any. */
   abi: string | undefined
   /** The marker export's name. */
@@ -74,6 +77,7 @@ export async function inspectWasm(file: string): Promise<InspectReport> {
   return {
     file,
     size: bytes.byteLength,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
     abi: marker ? ABI_MARKERS[marker as keyof typeof ABI_MARKERS] : undefined,
     marker,
     toolchain: guessToolchain(exports.map((e) => e.name), imported, hasStart),
@@ -89,6 +93,7 @@ export function formatReport(r: InspectReport): string {
   const lines: string[] = []
   const pad = (s: string, n: number) => (s.length >= n ? `${s} ` : s + ' '.repeat(n - s.length))
   lines.push(`${pad('file', 12)}${r.file} (${r.size} bytes)`)
+  lines.push(`${pad('sha256', 12)}${r.sha256}`)
   lines.push(`${pad('abi', 12)}${r.abi ? `${r.abi} (export ${r.marker})` : 'none: no proxy_abi_version_* export, the host refuses this module'}`)
   lines.push(`${pad('toolchain', 12)}${r.toolchain} (guess)`)
   lines.push(`${pad('start-up', 12)}${r.startup}`)

@@ -68,6 +68,11 @@ export interface PluginOptions {
   logLevel?: LogLevelName
   /** WASI provider for this plugin (default: the host's). */
   wasi?: WasiOption
+  /**
+   * Expected SHA-256 of the binary (hex, as Istio/Higress `WasmPlugin` `spec.sha256`): a different
+   * binary is refused with `PWH_ERR_PLUGIN_CHECKSUM` before anything runs.
+   */
+  sha256?: string
 }
 
 /** A validated, compiled binary. */
@@ -80,6 +85,8 @@ export interface CompiledPlugin {
   source: string
   /** Size in bytes. */
   size: number
+  /** SHA-256 of the bytes, lower-case hex. */
+  sha256: string
 }
 
 /**
@@ -127,7 +134,7 @@ export class WasmPluginHost {
     const key = createHash('sha256').update(bytes).digest('hex')
     let p = this.#compiled.get(key)
     if (!p) {
-      p = compileChecked(bytes, name)
+      p = compileChecked(bytes, name).then((c) => ({ ...c, sha256: key }))
       this.#compiled.set(key, p)
       p.catch(() => this.#compiled.delete(key))
     }
@@ -140,8 +147,8 @@ export class WasmPluginHost {
    * `proxy_on_vm_start` with the VM configuration and `proxy_on_configure` with the plugin configuration.
    * @param options - binary, name, configuration, ordering, fail strategy
    * @returns the started {@link Plugin}
-   * @throws every code of {@link WasmPluginHost.compile}, plus `PWH_ERR_PLUGIN_START_FAILED`,
-   * `PWH_ERR_PLUGIN_CONFIGURE_FAILED`, `PWH_ERR_CONFIG_INVALID`
+   * @throws every code of {@link WasmPluginHost.compile}, plus `PWH_ERR_PLUGIN_CHECKSUM`,
+   * `PWH_ERR_PLUGIN_START_FAILED`, `PWH_ERR_PLUGIN_CONFIGURE_FAILED`, `PWH_ERR_CONFIG_INVALID`
    * @example
    * ```ts
    * const auth = await host.load({ name: 'auth', wasm: './auth.wasm', config: { key: 'x' }, phase: 'AUTHN', priority: 100 })
@@ -152,6 +159,12 @@ export class WasmPluginHost {
       throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', 'load() needs { wasm: path | URL | Uint8Array }')
     }
     const compiled = await this.compile(options.wasm)
+    if (options.sha256 !== undefined) {
+      const want = String(options.sha256).trim().toLowerCase()
+      if (want !== compiled.sha256) {
+        throw new ProxyWasmHostError('PWH_ERR_PLUGIN_CHECKSUM', `${compiled.source}: SHA-256 is ${compiled.sha256}, the configuration expects ${want}`)
+      }
+    }
     const phase = normalizePhase(options.phase, compiled.source)
     const failStrategy = options.failStrategy ?? 'FAIL_CLOSE'
     if (!['FAIL_CLOSE', 'FAIL_OPEN', 'FAIL_RELOAD'].includes(failStrategy)) {
@@ -288,5 +301,5 @@ async function compileChecked(input: Uint8Array, name: string): Promise<Compiled
   if (!has('proxy_on_memory_allocate') && !has('malloc')) {
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_MISSING_EXPORT', `${name}: the module exports neither proxy_on_memory_allocate nor malloc, so the host cannot hand it data`)
   }
-  return { module, abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS], source: name, size: bytes.byteLength }
+  return { module, abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS], source: name, size: bytes.byteLength, sha256: '' }
 }

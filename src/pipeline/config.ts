@@ -466,6 +466,10 @@ function parseResources(docs: unknown[], ctx: Ctx): PipelineDeclaration {
     if (typeof spec.url !== 'string') f('spec.url', `must be a string, got ${show(spec.url)}`)
     if (spec.type !== undefined && spec.type !== 'HTTP' && spec.type !== 'UNSPECIFIED_PLUGIN_TYPE') f('spec.type', `must be HTTP (only HTTP plugins are supported), got ${show(spec.type)}`)
     const opts: PluginOptions = { name: name!, wasm: localWasm(spec.url as string, ctx, f, 'spec.url') }
+    if (spec.sha256 !== undefined && spec.sha256 !== null && spec.sha256 !== '') {
+      if (typeof spec.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(spec.sha256)) f('spec.sha256', `must be 64 hex digits (SHA-256 of the .wasm), got ${show(spec.sha256)}`)
+      opts.sha256 = (spec.sha256 as string).toLowerCase()
+    }
     const targets: SchemaTarget[] = []
     const hasHigress = spec.defaultConfig !== undefined || spec.matchRules !== undefined || spec.defaultConfigDisable !== undefined
     if (spec.pluginConfig !== undefined && spec.pluginConfig !== null) {

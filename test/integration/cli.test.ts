@@ -1,7 +1,8 @@
 // The CLI as a new user runs it: `npm run build`, then `node dist/cli/index.js …` in a child
 // process; real servers on 127.0.0.1, undici clients.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -222,6 +223,8 @@ describe('proxy-wasm-host inspect', () => {
   it('describes a Go plugin', async () => {
     const { code, out } = await runToEnd(['inspect', fixture('go', 'minimal')])
     expect(code).toBe(0)
+    const digest = createHash('sha256').update(readFileSync(fixture('go', 'minimal'))).digest('hex')
+    expect(out).toMatch(new RegExp(`^sha256\\s+${digest}$`, 'm'))
     expect(out).toMatch(/^abi\s+0\.2\.100 \(export proxy_abi_version_0_2_100\)$/m)
     expect(out).toMatch(/^toolchain\s+Go \(GOOS=wasip1, -buildmode=c-shared\) \(guess\)$/m)
     expect(out).toMatch(/^start-up\s+_initialize/m)

@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -179,6 +180,22 @@ describe('WasmPlugin resources', () => {
         spec: { url: STAMP, defaultConfigDisable: true, defaultConfig: { name: 'x' }, matchRules: [{ ingress: ['a'], config: { name: 'a' } }] } },
     ])
     expect(decl.plugins.map((p) => [p.options.name, p.options.config])).toEqual([['on', { _rules_: [{ name: 'a', _match_route_: ['a'] }] }]])
+  })
+
+  it('checks spec.sha256 against the binary before anything runs', async () => {
+    const digest = createHash('sha256').update(await readFile(STAMP)).digest('hex')
+    const resource = (sha256: unknown) => ({ apiVersion: 'extensions.higress.io/v1alpha1', kind: 'WasmPlugin', metadata: { name: 'stamp' },
+      spec: { url: STAMP, sha256, defaultConfig: { name: 'ok' } } })
+    const { host } = newHost()
+    const ok = await loadPipelineConfig(host, [resource(digest.toUpperCase())])
+    expect((await run(new PluginPipeline(host, ok), { authority: 'a' })).upstream?.headers.get('x-stamp')).toBe('ok')
+
+    const wrong = await failure(() => loadPipelineConfig(host, [resource('0'.repeat(64))]))
+    expect(wrong.code).toBe('PWH_ERR_PLUGIN_CHECKSUM')
+    expect(wrong.message).toContain(digest)
+    const bad = await failure(() => readPipelineConfig([resource('abc')]))
+    expect(bad.code).toBe('PWH_ERR_CONFIG_INVALID')
+    expect(bad.message).toContain('spec.sha256 must be 64 hex digits')
   })
 })
 
