@@ -496,6 +496,27 @@ describe('adapter specifics', () => {
     expect(seen).toEqual([false, true])
   })
 
+  it('node: without a pausing plugin the handler runs in the tick of the request event', async () => {
+    const h = handle(pipelines.minimal, (req, res) => res.end(String(req.headers['x-my-header'])))
+    const ticks: boolean[] = []
+    const server = createServer((req, res) => {
+      // Wrapped before the adapter takes over: it is what the adapter finally writes with.
+      let called = false
+      const original = res.end.bind(res)
+      res.end = ((...args: Parameters<typeof res.end>) => {
+        called = true
+        return original(...args)
+      }) as typeof res.end
+      h(req, res)
+      ticks.push(called)
+    })
+    const url = await listen(server)
+    closers.push(() => closeServer(server))
+    const r = await request(`${url}/t`)
+    expect(await r.body.text()).toBe('hello')
+    expect(ticks).toEqual([true])
+  })
+
   it('express: a plugin path rewrite changes the route, mounted middleware sees the full path', async () => {
     const { host: h } = testHost('warn')
     const pipeline = await pipelineOf(h, [{ wasm: fixture('go', 'headers') }])
