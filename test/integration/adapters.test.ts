@@ -517,6 +517,23 @@ describe('adapter specifics', () => {
     expect(ticks).toEqual([true])
   })
 
+  it('express: two pipelines in one stack both run, also on a request with a body', async () => {
+    const app = express()
+    app.use(expressProxyWasm({ pipeline: pipelines.minimal }))
+    app.use(expressProxyWasm({ pipeline: pipelines.minimal }))
+    app.post('/', express.text(), (req, res) => {
+      res.setHeader('x-app', '1')
+      res.send(`${req.body as string} ${String(req.headers['x-my-header'])}`)
+    })
+    const server = createServer(app)
+    const url = await listen(server)
+    closers.push(() => closeServer(server))
+    const r = await request(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' })
+    expect(r.statusCode).toBe(200)
+    expect(r.headers['x-app']).toBe('1')
+    expect(await r.body.text()).toBe('hi hello, hello')
+  })
+
   it('express: a plugin path rewrite changes the route, mounted middleware sees the full path', async () => {
     const { host: h } = testHost('warn')
     const pipeline = await pipelineOf(h, [{ wasm: fixture('go', 'headers') }])

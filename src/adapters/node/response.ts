@@ -88,61 +88,37 @@ export function serverResponseOut(
   }
 }
 
-/** Per-response state that the shared header methods below read (see {@link install}). */
-interface InterceptState {
-  /** Whether header changes are dropped (a plugin's reply already went out). */
-  ignored(): boolean
-  /** Whether the handler sent its headers (they may still be held by the plugins). */
-  headFed(): boolean
-  /** The methods the response had before the takeover (its own, or inherited). */
-  originals: Partial<Record<HeaderMethod, (...args: unknown[]) => unknown>>
-}
-
 type HeaderMethod = 'setHeader' | 'appendHeader' | 'removeHeader' | 'setHeaders'
 const HEADER_METHODS: readonly HeaderMethod[] = ['setHeader', 'appendHeader', 'removeHeader', 'setHeaders']
-const STATE = Symbol('proxy-wasm-host.intercept')
 
-type Intercepted = ServerResponse & { [STATE]?: InterceptState; _header?: unknown }
-
-// One function per method for every response (not a closure per request): V8 then gives every
-// intercepted response the same hidden class. Fresh closures or getters defined on each instance
-// give each response its own map, which makes Node's HTTP internals megamorphic and slow.
-const SHARED: Record<HeaderMethod, (this: Intercepted, ...args: unknown[]) => unknown> = {
-  setHeader: headerMethod('setHeader'),
-  appendHeader: headerMethod('appendHeader'),
-  removeHeader: headerMethod('removeHeader'),
-  setHeaders: headerMethod('setHeaders'),
-}
-
-function headerMethod(name: HeaderMethod): (this: Intercepted, ...args: unknown[]) => unknown {
-  return function (this: Intercepted, ...args: unknown[]) {
-    const s = this[STATE]
-    if (s?.ignored()) return name === 'removeHeader' ? undefined : this
-    return s?.originals[name]!.apply(this, args)
-  }
-}
-
-function headersSent(this: Intercepted): boolean {
-  return this[STATE]?.headFed() === true || !!this._header
-}
-
-/** Replaces the header methods of `res` with the shared ones, bound to `state`. */
-function installGuards(res: ServerResponse, state: InterceptState): void {
-  const r = res as Intercepted
-  r[STATE] = state
+/**
+ * Replaces the header methods of `res` so that header changes are dropped once `ignored()` (a
+ * plugin's reply already went out). Each wrapper calls the method `res` had before, so that
+ * interceptions nest (two pipelines on one response).
+ */
+function installGuards(res: ServerResponse, ignored: () => boolean): void {
   for (const name of HEADER_METHODS) {
     const original = res[name] as ((...args: unknown[]) => unknown) | undefined
     if (typeof original !== 'function') continue // setHeaders is Node >= 18.15
-    state.originals[name] = original
-    Object.defineProperty(res, name, { configurable: true, writable: true, value: SHARED[name] })
+    Object.defineProperty(res, name, {
+      configurable: true,
+      writable: true,
+      value(this: ServerResponse, ...args: unknown[]) {
+        if (ignored()) return name === 'removeHeader' ? undefined : this
+        return original.apply(this, args)
+      },
+    })
   }
 }
 
-/** Makes `res.headersSent` true while the plugins hold headers the handler sent. */
-function installHeadersSent(res: ServerResponse, state: InterceptState): void {
-  const r = res as Intercepted
-  r[STATE] = state
-  Object.defineProperty(res, 'headersSent', { configurable: true, get: headersSent })
+/** Makes `res.headersSent` true while the plugins hold headers the handler sent (`headFed()`). */
+function installHeadersSent(res: ServerResponse, headFed: () => boolean): void {
+  Object.defineProperty(res, 'headersSent', {
+    configurable: true,
+    get(this: ServerResponse & { _header?: unknown }) {
+      return headFed() || !!this._header
+    },
+  })
 }
 
 /**
@@ -218,6 +194,13 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
   const capture = () => {
     head ??= { status: res.statusCode, message: res.statusMessage || undefined, headers: responseHeaderMap(res) }
   }
+  // Headers the plugins still hold count as sent for the handler (as after Node's writeHead).
+  let sentInstalled = false
+  const holdHeadersSent = () => {
+    if (sentInstalled) return
+    sentInstalled = true
+    installHeadersSent(res, () => head !== undefined)
+  }
   const feedHead = (endOfStream: boolean) => {
     if (headFed) return
     headFed = true
@@ -226,24 +209,12 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
     run(0, () => runner.headers(h.status, h.headers, endOfStream))
     if (!runner.committed) holdHeadersSent()
   }
-  // Headers the plugins still hold count as sent for the handler (as after Node's writeHead).
-  let sentInstalled = false
-  const holdHeadersSent = () => {
-    if (sentInstalled) return
-    sentInstalled = true
-    installHeadersSent(res, state)
-  }
 
   // A plugin's reply went out while the handler still runs: its header changes are dropped (they
-  // would throw ERR_HTTP_HEADERS_SENT at a handler that never sent anything).
+  // would throw ERR_HTTP_HEADERS_SENT at a handler that never sent anything). Only a request with
+  // a body can be answered by a plugin after the handler started.
   let takenOver = false
-  const state: InterceptState = {
-    ignored: () => (takenOver ||= head === undefined && runner.committed),
-    headFed: () => head !== undefined,
-    originals: {},
-  }
-  // Only a request with a body can be answered by a plugin after the handler started.
-  if (opts.lateReplies) installGuards(res, state)
+  if (opts.lateReplies) installGuards(res, () => (takenOver ||= head === undefined && runner.committed))
   res.writeHead = function writeHead(this: ServerResponse, status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
     if (head) return this
     if (typeof reason === 'string') this.statusMessage = reason
