@@ -20,6 +20,7 @@ const pipeline = new PluginPipeline(host, { plugins })
 const body = 'hello'
 const usePlugins = plugins.length > 0 || kind === 'adapter'
 let server
+let counted // the server whose requests are counted (Fastify listens on its own)
 if (framework === 'node') {
   const app = (req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
@@ -49,7 +50,7 @@ if (framework === 'node') {
   if (usePlugins) await (await import('../dist/adapters/fastify/index.js')).proxyWasmFastify(app, { pipeline })
   app.get('/', async (req, reply) => reply.type('text/plain').send(body))
   await app.listen({ port: 0, host: '127.0.0.1' })
-  globalThis.__fastifyServer = app.server
+  counted = app.server
   process.stdout.write(`${app.server.address().port}\n`)
 }
 if (server) server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))
@@ -57,7 +58,7 @@ if (server) server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.a
 // CPU time this server spent per request between a 'mark' and a 'report' from bench/http.mjs
 // (steadier than req/s on a shared machine, where the load generator competes for the cores).
 let requests = 0
-;(server ?? globalThis.__fastifyServer)?.on('request', () => requests++)
+;(server ?? counted).on('request', () => requests++)
 let mark
 process.on('message', (m) => {
   if (m === 'mark') mark = { cpu: process.cpuUsage(), requests }

@@ -134,7 +134,7 @@ export class WasmPluginHost {
     const key = createHash('sha256').update(bytes).digest('hex')
     let p = this.#compiled.get(key)
     if (!p) {
-      p = compileChecked(bytes, name).then((c) => ({ ...c, sha256: key }))
+      p = compileChecked(bytes, name, key)
       this.#compiled.set(key, p)
       p.catch(() => this.#compiled.delete(key))
     }
@@ -275,7 +275,7 @@ async function readSource(source: WasmSource): Promise<{ bytes: Uint8Array; name
   }
 }
 
-async function compileChecked(input: Uint8Array, name: string): Promise<CompiledPlugin> {
+async function compileChecked(input: Uint8Array, name: string, sha256: string): Promise<CompiledPlugin> {
   const bytes = input as Uint8Array<ArrayBuffer>
   if (!WebAssembly.validate(bytes)) {
     let reason = 'not a WebAssembly binary'
@@ -301,5 +301,5 @@ async function compileChecked(input: Uint8Array, name: string): Promise<Compiled
   if (!has('proxy_on_memory_allocate') && !has('malloc')) {
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_MISSING_EXPORT', `${name}: the module exports neither proxy_on_memory_allocate nor malloc, so the host cannot hand it data`)
   }
-  return { module, abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS], source: name, size: bytes.byteLength, sha256: '' }
+  return { module, abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS], source: name, size: bytes.byteLength, sha256 }
 }

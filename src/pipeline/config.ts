@@ -468,7 +468,7 @@ function parseResources(docs: unknown[], ctx: Ctx): PipelineDeclaration {
     const opts: PluginOptions = { name: name!, wasm: localWasm(spec.url as string, ctx, f, 'spec.url') }
     if (spec.sha256 !== undefined && spec.sha256 !== null && spec.sha256 !== '') {
       if (typeof spec.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(spec.sha256)) f('spec.sha256', `must be 64 hex digits (SHA-256 of the .wasm), got ${show(spec.sha256)}`)
-      opts.sha256 = (spec.sha256 as string).toLowerCase()
+      opts.sha256 = spec.sha256 as string
     }
     const targets: SchemaTarget[] = []
     const hasHigress = spec.defaultConfig !== undefined || spec.matchRules !== undefined || spec.defaultConfigDisable !== undefined
