@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { afterEach } from 'vitest'
 import { WasmPluginHost, type PluginOptions } from '../src/host/host.js'
 import type { LogLevelName } from '../src/abi/enums.js'
 import type { HeaderMap } from '../src/host/header-map.js'
@@ -22,6 +23,23 @@ export function testHost(level: LogLevelName = 'trace', opts: ConstructorParamet
   const logs: LogLine[] = []
   const host = new WasmPluginHost({ ...opts, logger: { level, log: (l, m, s) => logs.push({ level: l, message: m, plugin: s.plugin, origin: s.origin }) } })
   return { host, logs }
+}
+
+/**
+ * {@link testHost}, with every host it makes closed after each test. Call it at the top level of a
+ * test file: `const newHost = hostsClosedAfterEach()`.
+ */
+export function hostsClosedAfterEach(): typeof testHost {
+  let hosts: WasmPluginHost[] = []
+  afterEach(() => {
+    for (const h of hosts) h.close()
+    hosts = []
+  })
+  return (level, opts) => {
+    const t = testHost(level, opts)
+    hosts.push(t.host)
+    return t
+  }
 }
 
 export interface Upstream {

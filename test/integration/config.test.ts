@@ -3,25 +3,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { WasmPluginHost } from '../../src/host/host.js'
+import { describe, expect, it } from 'vitest'
 import { higressConfig, loadPipelineConfig, readPipelineConfig } from '../../src/pipeline/config.js'
 import { PluginPipeline } from '../../src/pipeline/pipeline.js'
-import { fixture, run, testHost } from '../helpers.js'
+import { fixture, hostsClosedAfterEach, run } from '../helpers.js'
 
 const cfg = (name: string) => fileURLToPath(new URL(`../fixtures-config/${name}`, import.meta.url))
 const STAMP = fixture('go', 'stamp')
 
-let hosts: WasmPluginHost[] = []
-function newHost() {
-  const t = testHost('warn')
-  hosts.push(t.host)
-  return t
-}
-afterEach(() => {
-  for (const h of hosts) h.close()
-  hosts = []
-})
+const closedAfterEach = hostsClosedAfterEach()
+const newHost = () => closedAfterEach('warn')
 
 /** Runs `fn`, expecting it to reject; returns the error. */
 async function failure(fn: () => Promise<unknown>): Promise<{ code: string; message: string }> {

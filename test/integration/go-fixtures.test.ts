@@ -1,14 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import type { WasmPluginHost } from '../../src/host/host.js'
-import { fixture, pipelineOf, run, testHost } from '../helpers.js'
+import { describe, expect, it } from 'vitest'
+import { fixture, hostsClosedAfterEach, pipelineOf, run, testHost } from '../helpers.js'
 
-let current: WasmPluginHost | undefined
-afterEach(() => current?.close())
-function setup(level?: Parameters<typeof testHost>[0]) {
-  const t = testHost(level)
-  current = t.host
-  return t
-}
+const newHost = hostsClosedAfterEach()
+const setup = (level?: Parameters<typeof testHost>[0]) => newHost(level)
 
 describe('Go wasm-go fixtures (Higress SDK, ABI 0.2.100)', () => {
   it('hello-mock (seed step 2): adds hello: world, no local response without mockEnable', async () => {
@@ -198,8 +192,7 @@ describe('Go wasm-go fixtures (Higress SDK, ABI 0.2.100)', () => {
 
   it('panic: a Go panic traps, PWH_ERR_PLUGIN_TRAP is reported and the VM is marked failed', async () => {
     const failures: string[] = []
-    const t = testHost('trace', { onPluginFailure: (e) => failures.push(e.code) })
-    current = t.host
+    const t = newHost('trace', { onPluginFailure: (e) => failures.push(e.code) })
     const p = await pipelineOf(t.host, [{ wasm: fixture('go', 'panic'), name: 'panic' }])
     const ok = await run(p, { authority: 'a' })
     expect(ok.upstream!.headers.get('x-no-panic')).toBe('1')

@@ -1,16 +1,10 @@
 import { createHash } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { WasmPluginHost } from '../../src/host/host.js'
+import { describe, expect, it } from 'vitest'
 import { PluginPipeline } from '../../src/pipeline/pipeline.js'
-import { fixture, pipelineOf, run, testHost } from '../helpers.js'
+import { fixture, hostsClosedAfterEach, pipelineOf, run, testHost } from '../helpers.js'
 
-let current: WasmPluginHost | undefined
-afterEach(() => current?.close())
-function setup(opts?: Parameters<typeof testHost>[1]) {
-  const t = testHost('info', opts)
-  current = t.host
-  return t
-}
+const newHost = hostsClosedAfterEach()
+const setup = (opts?: Parameters<typeof testHost>[1]) => newHost('info', opts)
 const stamp = (name: string, extra: Record<string, unknown> = {}, config: Record<string, unknown> = {}) =>
   ({ wasm: fixture('go', 'stamp'), name, config: { name, ...config }, ...extra })
 

@@ -1,17 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { WasmPluginHost } from '../../src/host/host.js'
+import { describe, expect, it } from 'vitest'
 import { PluginPipeline } from '../../src/pipeline/pipeline.js'
-import { fixture, pipelineOf, run, testHost } from '../helpers.js'
+import { fixture, hostsClosedAfterEach, pipelineOf, run, testHost } from '../helpers.js'
 
-let current: WasmPluginHost | undefined
-afterEach(() => current?.close())
-function setup(opts?: Parameters<typeof testHost>[1]) {
-  const t = testHost('trace', opts)
-  current = t.host
-  return t
-}
+const newHost = hostsClosedAfterEach()
+const setup = (opts?: Parameters<typeof testHost>[1]) => newHost('trace', opts)
 
 describe('hand-written WAT fixtures', () => {
   it('ABI 0.1.0: two-argument header callbacks, missing header is Ok + empty, proxy_get_configuration', async () => {
