@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { ABI_MARKERS } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
 import { envHostcalls, UNIMPLEMENTED } from '../host/hostcalls/index.js'
+import { systemClock } from '../host/clock.js'
 import { createSandboxWasi } from '../host/hostcalls/wasi.js'
 import type { WasmVm } from '../host/vm.js'
 
@@ -59,7 +60,7 @@ export async function inspectWasm(file: string): Promise<InspectReport> {
   const imported = WebAssembly.Module.imports(module)
   const env = new Set(Object.keys(envHostcalls({} as WasmVm)))
   const unimplemented = new Set<string>(UNIMPLEMENTED)
-  const wasi = new Set(Object.keys(createSandboxWasi({ memory: () => { throw new Error('no memory') }, write: () => {}, env: [], args: [] })))
+  const wasi = new Set(Object.keys(createSandboxWasi({ memory: () => { throw new Error('no memory') }, write: () => {}, env: [], args: [], clock: systemClock })))
   const seen = new Set<string>()
   const imports: InspectReport['imports'] = []
   for (const i of imported) {

@@ -4,6 +4,7 @@
  * @module
  */
 import type { HeaderPair } from '../abi/pairs.js'
+import type { Clock, ClockTimer } from './clock.js'
 import { HeaderMap } from './header-map.js'
 import type { PropertyValue } from './properties.js'
 import type { Plugin } from './plugin.js'
@@ -63,7 +64,7 @@ export class HttpState {
   #filterState: Map<string, Buffer> | undefined
   #spanTags: Map<string, string> | undefined
   /** Request start, ms since the epoch (kept as a number: BigInt math per request is costly). */
-  readonly startMs = Date.now()
+  readonly startMs: number
   requestBodyBytes = 0
   responseBodyBytes = 0
   requestComplete = false
@@ -90,7 +91,9 @@ export class HttpState {
     readonly info: StreamInfo,
     headers: HeaderMap,
     bufferLimit: number,
+    readonly clock: Clock,
   ) {
+    this.startMs = clock.now()
     this.requestHeaders = headers
     this.connectionId = info.connectionId ?? nextConnectionId++
     this.decoderBufferLimit = bufferLimit
@@ -119,13 +122,24 @@ export class RootContext extends ContextBase {
   /** Plugin configuration is readable only inside `proxy_on_configure` (ABI §2.5). */
   inConfigure = false
   tickPeriod = 0
-  tickTimer: NodeJS.Timeout | undefined
+  tickTimer: ClockTimer | undefined
   /** Set when `proxy_on_done` returned false; `proxy_done` then completes shutdown. */
   pendingDone = false
   lastStatus: { code: number; message: string } = { code: 0, message: '' }
+  /**
+   * Outstanding async operations of this root (HTTP/gRPC/Redis callouts) by token: cancelled, with
+   * no callback, when the root shuts down (ABI §6.5).
+   */
+  readonly pending = new Map<number, PendingCall>()
   get root(): RootContext {
     return this
   }
+}
+
+/** An outstanding async operation of a root context (see {@link RootContext.pending}). @internal */
+export interface PendingCall {
+  /** Stops the operation; its completion must not reach the guest any more. */
+  cancel(): void
 }
 
 /** Listener told, after the guest call returns, that a stream context has deferred work. @internal */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
 import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
+import { systemClock, type Clock } from './clock.js'
 import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
@@ -30,6 +31,11 @@ export interface HostOptions {
   foreignFunctions?: Record<string, ForeignFunction>
   /** Called when a plugin traps or exits (the VM is marked failed; the pipeline applies the fail strategy). */
   onPluginFailure?: (err: PluginFailureError) => void
+  /**
+   * Time source and timers for plugins: WASI clocks, `proxy_get_current_time_nanoseconds`, ticks,
+   * request timestamps (default {@link systemClock}; the test kit passes a fake one).
+   */
+  clock?: Clock
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -102,6 +108,8 @@ export interface CompiledPlugin {
 export class WasmPluginHost {
   /** The logger plugins write to. */
   readonly logger: PluginLogger
+  /** The clock plugins read and set timers on. */
+  readonly clock: Clock
   readonly #options: HostOptions
   readonly #compiled = new Map<string, Promise<CompiledPlugin>>()
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
@@ -111,6 +119,7 @@ export class WasmPluginHost {
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.logger = options.logger ?? createConsoleLogger()
+    this.clock = options.clock ?? systemClock
   }
 
   /** Plugins loaded and not closed. */
@@ -200,6 +209,7 @@ export class WasmPluginHost {
         module: compiled.module,
         abi: compiled.abi,
         logger: this.logger,
+        clock: this.clock,
         wasi: await wasi,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,

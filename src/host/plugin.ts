@@ -5,6 +5,7 @@
  */
 import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
+import type { Clock } from './clock.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
@@ -27,6 +28,7 @@ export interface PluginRuntime {
   module: WebAssembly.Module
   abi: AbiVersion
   logger: PluginLogger
+  clock: Clock
   wasi: WasiSetup
   foreignFunctions: Record<string, ForeignFunction>
   bufferLimit: number
@@ -136,6 +138,11 @@ export class Plugin {
     return this.pluginConfigBytes.toString('utf8')
   }
 
+  /** @internal the host's clock. */
+  get clock(): Clock {
+    return this.#rt.clock
+  }
+
   /** @internal current VM. */
   get vm(): WasmVm | undefined {
     return this.#vm
@@ -231,13 +238,13 @@ export class Plugin {
       this.start()
       return true
     }
-    if (this.failStrategy !== 'FAIL_RELOAD' || Date.now() < this.#reloadAt) return false
+    if (this.failStrategy !== 'FAIL_RELOAD' || this.#rt.clock.now() < this.#reloadAt) return false
     try {
       this.start()
       return true
     } catch (err) {
       this.#failures++
-      this.#reloadAt = Date.now() + Math.min(30_000, 100 * 2 ** this.#failures)
+      this.#reloadAt = this.#rt.clock.now() + Math.min(30_000, 100 * 2 ** this.#failures)
       this.emitLog('error', `reload failed: ${(err as Error).message}`, 0, 'host')
       return false
     }
@@ -265,7 +272,7 @@ export class Plugin {
       }
       return vm.call(ctx, name, fallback, ctx.id, a, b)
     } catch (err) {
-      throw this.#failed(err as PluginFailureError)
+      throw this.#failed(err as PluginFailureError, vm)
     } finally {
       this.#rt.wasi.afterCall?.(vm)
     }
@@ -288,7 +295,7 @@ export class Plugin {
         vm.call(ctx, 'proxy_on_done', 1, ctx.id)
         vm.call(ctx, 'proxy_on_delete', 0, ctx.id)
       } catch (err) {
-        failure = this.#failed(err as PluginFailureError)
+        failure = this.#failed(err as PluginFailureError, vm)
       } finally {
         this.#rt.wasi.afterCall?.(vm)
       }
@@ -297,14 +304,50 @@ export class Plugin {
     return failure
   }
 
-  #failed(err: PluginFailureError): PluginFailureError {
+  #failed(err: PluginFailureError, vm?: WasmVm): PluginFailureError {
     if (err.code !== 'PWH_ERR_PLUGIN_FAILED') {
       this.#reloadAt = 0
       this.emitLog('error', err.message, 0, 'host')
       this.#stopTimer(this.#root)
+      this.#cancelPending(this.#root)
       this.#rt.onFailure(err)
+      // Requests paused on this VM (waiting for a callout or a tick) get their answer now.
+      vm?.notifyStreams()
     }
     return err
+  }
+
+  /**
+   * @internal Runs root callback `name(root.id, ...args)` for an async completion (HTTP/Redis
+   * callout, queue, tick): deferred while the VM runs (calls never nest, ABI §6.3); dropped when the
+   * root was deleted, the plugin closed or the VM failed. `during` sets up what is visible only
+   * inside the callback (buffer 4, maps 6/7 …) and returns its cleanup.
+   * @returns false when the completion was dropped
+   */
+  deliver(root: RootContext, name: string, args: readonly number[], during?: () => () => void): boolean {
+    const vm = root.vm
+    if (root.deleted || vm.failure || vm !== this.#vm) return false
+    if (vm.running) {
+      vm.deferred.push(() => void this.deliver(root, name, args, during))
+      return true
+    }
+    const cleanup = during?.()
+    try {
+      vm.call(root, name, 0, root.id, args[0], args[1], args[2], args[3])
+    } catch (err) {
+      this.#failed(err as PluginFailureError, vm)
+    } finally {
+      cleanup?.()
+      this.#rt.wasi.afterCall?.(vm)
+    }
+    return true
+  }
+
+  #cancelPending(root: RootContext | undefined): void {
+    if (!root || root.pending.size === 0) return
+    const list = [...root.pending.values()]
+    root.pending.clear()
+    for (const p of list) p.cancel()
   }
 
   /** @internal `proxy_set_tick_period_milliseconds`: re-armed after each `proxy_on_tick` returns (§2.4). */
@@ -315,26 +358,31 @@ export class Plugin {
   }
 
   #armTimer(root: RootContext): void {
-    root.tickTimer = setTimeout(() => {
+    // Timers never keep the process alive on their own (the clock's contract).
+    root.tickTimer = this.#rt.clock.setTimer(() => {
       root.tickTimer = undefined
       const vm = root.vm
       if (vm.failure || root.deleted) return
+      if (vm.running) {
+        // Never nest calls: try again once the running call returned.
+        vm.deferred.push(() => root.tickTimer === undefined && root.tickPeriod > 0 && this.#armTimer(root))
+        return
+      }
       try {
         vm.call(root, 'proxy_on_tick', 0, root.id)
       } catch (err) {
-        this.#failed(err as PluginFailureError)
+        this.#failed(err as PluginFailureError, vm)
         return
       } finally {
         this.#rt.wasi.afterCall?.(vm)
       }
+      // Re-armed after the callback returned: period + callback time, as Envoy does (§2.4).
       if (root.tickPeriod > 0 && !root.tickTimer) this.#armTimer(root)
     }, root.tickPeriod)
-    // Timers never keep the process alive on their own.
-    root.tickTimer.unref()
   }
 
   #stopTimer(root: RootContext | undefined): void {
-    if (root?.tickTimer) clearTimeout(root.tickTimer)
+    root?.tickTimer?.cancel()
     if (root) root.tickTimer = undefined
   }
 
@@ -370,8 +418,8 @@ export class Plugin {
   }
 
   /** @internal a new request state for `info`. */
-  static httpState(info: StreamInfo, headers: HeaderMap, bufferLimit: number): HttpState {
-    return new HttpState(info, headers, bufferLimit)
+  static httpState(info: StreamInfo, headers: HeaderMap, bufferLimit: number, clock: Clock): HttpState {
+    return new HttpState(info, headers, bufferLimit, clock)
   }
 
   /** @internal after `proxy_done`: delete the root. */
@@ -391,6 +439,7 @@ export class Plugin {
     if (!root || root.deleted) return
     this.#stopTimer(root)
     root.tickPeriod = 0
+    this.#cancelPending(root)
     if (root.vm.failure) return
     try {
       // §6.5: on_done true → delete now; false → wait for proxy_done.

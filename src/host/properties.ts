@@ -66,7 +66,7 @@ const STREAM: Record<string, Getter> = {
   },
   'request\0protocol': (c) => text(c.http.info.protocol ?? 'HTTP/1.1'),
   'request\0time': (c) => int64(BigInt(c.http.startMs) * 1_000_000n),
-  'request\0duration': (c) => (c.http.requestComplete ? int64(BigInt((c.http.endMs ?? Date.now()) - c.http.startMs) * 1_000_000n) : undefined),
+  'request\0duration': (c) => (c.http.requestComplete ? int64(BigInt((c.http.endMs ?? c.http.clock.now()) - c.http.startMs) * 1_000_000n) : undefined),
   'request\0size': (c) => {
     const cl = c.http.requestHeaders.get('content-length')
     return int64(cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : c.http.requestBodyBytes)

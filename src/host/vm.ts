@@ -28,6 +28,9 @@ export class WasmVm {
   readonly #touched = new Set<StreamContext>()
   /** Roots whose `proxy_done` was called: deleted after the current guest call. */
   readonly pendingDelete = new Set<ContextBase>()
+  /** Async completions that arrived while the guest ran: delivered once it returns (calls never nest). */
+  readonly deferred: Array<() => void> = []
+  #tokens = [0, 0, 0, 0]
 
   constructor(readonly plugin: Plugin) {}
 
@@ -47,6 +50,15 @@ export class WasmVm {
     return this.#nextId++
   }
 
+  /**
+   * A fresh callout token (ABI §4.12): `n × 4 + kind`, kind 0 HTTP call (4, 8 …), 1 gRPC call
+   * (5, 9 …), 2 gRPC stream (6, 10 …), 3 Redis call (7, 11 …). Never 0 or a reused value of a kind.
+   */
+  nextToken(kind: 0 | 1 | 2 | 3): number {
+    const n = ++this.#tokens[kind]!
+    return (n * 4 + kind) >>> 0
+  }
+
   /** Whether the guest is running (a hostcall is on the stack). */
   get running(): boolean {
     return this.#depth > 0
@@ -57,7 +69,7 @@ export class WasmVm {
    * callback is optional, ABI §3). A trap or `proc_exit` marks the VM failed and throws
    * `PWH_ERR_PLUGIN_TRAP` / `PWH_ERR_PLUGIN_EXIT`.
    */
-  call(ctx: ContextBase | undefined, name: string, fallback: number, a?: number, b?: number, c?: number): number {
+  call(ctx: ContextBase | undefined, name: string, fallback: number, a?: number, b?: number, c?: number, d?: number, e?: number): number {
     const fn = this.exports[name]
     if (typeof fn !== 'function') return fallback
     if (this.failure) {
@@ -71,7 +83,7 @@ export class WasmVm {
     this.#depth++
     let r: number | undefined
     try {
-      r = fn(a, b, c)
+      r = d === undefined ? fn(a, b, c) : fn(a, b, c, d, e)
     } catch (err) {
       this.#depth--
       this.current = cur
@@ -150,9 +162,18 @@ export class WasmVm {
       this.pendingDelete.delete(root)
       this.plugin.deleteRoot()
     }
-    if (this.#touched.size === 0) return
-    const list = [...this.#touched]
-    this.#touched.clear()
-    for (const ctx of list) ctx.listener?.(ctx)
+    if (this.#touched.size !== 0) {
+      const list = [...this.#touched]
+      this.#touched.clear()
+      for (const ctx of list) ctx.listener?.(ctx)
+    }
+    while (this.deferred.length !== 0 && this.#depth === 0) this.deferred.shift()!()
+  }
+
+  /** Tells every live stream of this VM that it failed, so that paused requests end at once. */
+  notifyStreams(): void {
+    for (const ctx of this.contexts.values()) {
+      if (!ctx.isRoot && !ctx.deleted) (ctx as StreamContext).listener?.(ctx as StreamContext)
+    }
   }
 }

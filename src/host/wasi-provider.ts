@@ -56,7 +56,7 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
             pending[fd] = ''
           }
         })
-        const fns = createSandboxWasi({ memory: () => vm.memory, write: lineWrite, env: envList, args })
+        const fns = createSandboxWasi({ memory: () => vm.memory, write: lineWrite, env: envList, args, clock: plugin.clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
         return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: () => flushes.get(vm)?.() }
       },

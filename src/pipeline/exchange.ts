@@ -7,6 +7,7 @@
  */
 import { DataAction, HeaderAction } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
+import type { ClockTimer } from '../host/clock.js'
 import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
@@ -144,7 +145,7 @@ export class Exchange {
   #localPending: { response: FinalResponse; viaChain: boolean } | undefined
   #localBody: Buffer[] = []
   #finished = false
-  #timer: NodeJS.Timeout | undefined
+  #timer: ClockTimer | undefined
   #hadRequestTrailers = false
   #hadResponseTrailers = false
   /** Failures seen in this exchange (a trapped plugin, whatever its fail strategy). */
@@ -312,7 +313,7 @@ export class Exchange {
     if (this.#finished) return
     this.#finished = true
     this.#clearTimer()
-    this.#s.http.endMs ??= Date.now()
+    this.#s.http.endMs ??= this.#s.http.clock.now()
     for (const slot of this.#req.slots) {
       if (!slot.ctx) continue
       const err = slot.plugin.finishStream(slot.ctx)
@@ -342,7 +343,7 @@ export class Exchange {
     if (eos) d.ended = true
     if (eos && d.req) {
       this.#s.http.requestComplete = true
-      this.#s.http.endMs = Date.now()
+      this.#s.http.endMs = this.#s.http.clock.now()
     }
     return this.#wait(d, () => {
       d.slots.length ? d.slots[0]!.inbox.push(ev) : this.#emit(d, -1, ev)
@@ -399,6 +400,16 @@ export class Exchange {
     this.#notified.clear()
     for (const ctx of list) {
       if (this.#finished) return
+      const failure = ctx.vm.failure
+      if (failure) {
+        // The VM failed outside this request's callbacks (a callout reply or a tick trapped): the
+        // request it paused gets the plugin's fail strategy now, not after the pause timeout.
+        for (const d of [this.#res.started ? this.#res : this.#req]) {
+          const i = d.slots.findIndex((s) => s.ctx === ctx && !s.skip)
+          if (i >= 0) this.#onFailure(d, i, failure)
+        }
+        continue
+      }
       if (ctx.localResponse) {
         this.#onLocal(ctx)
         continue
@@ -805,7 +816,7 @@ export class Exchange {
 
   #armTimer(): void {
     if (this.#timer || this.#finished) return
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#s.http.clock.setTimer(() => {
       this.#timer = undefined
       // A pause that never resumes must not hang the request: answer 504 as a stream timeout would.
       const d = this.#res.started ? this.#res : this.#req
@@ -813,11 +824,10 @@ export class Exchange {
       this.#pump()
       this.#settle()
     }, this.#s.pauseTimeoutMs)
-    this.#timer.unref()
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer?.cancel()
     this.#timer = undefined
   }
 }

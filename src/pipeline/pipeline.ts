@@ -192,7 +192,7 @@ export class PluginPipeline {
     return new Exchange({
       plugins,
       responseOrder: this.responseOrder,
-      http: Plugin.httpState(info, headers, bufferLimit),
+      http: Plugin.httpState(info, headers, bufferLimit, this.#host.clock),
       pauseTimeoutMs: this.#options.pauseTimeoutMs ?? 60_000,
       allowHeaderStopIteration: this.#options.allowHeaderStopIteration ?? false,
       ...(options.sink ? { sink: options.sink } : {}),

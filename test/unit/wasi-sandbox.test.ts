@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { GuestMemory } from '../../src/abi/memory.js'
 import { createSandboxWasi, ProcExit } from '../../src/host/hostcalls/wasi.js'
+import { systemClock } from '../../src/host/clock.js'
 
 function sandbox(env: string[] = []) {
   const memory = new WebAssembly.Memory({ initial: 1 })
   const mem = new GuestMemory(memory)
   const writes: Array<[number, string]> = []
-  const fns = createSandboxWasi({ memory: () => mem, write: (fd, t) => writes.push([fd, t]), env, args: [] }) as unknown as Record<string, (...a: unknown[]) => number>
+  const fns = createSandboxWasi({ memory: () => mem, write: (fd, t) => writes.push([fd, t]), env, args: [], clock: systemClock }) as unknown as Record<string, (...a: unknown[]) => number>
   return { fns, mem, writes, dv: new DataView(memory.buffer) }
 }
 

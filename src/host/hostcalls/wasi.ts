@@ -9,6 +9,7 @@ import { randomFillSync } from 'node:crypto'
 import { WasiErrno } from '../../abi/enums.js'
 import { WASI_RANDOM_GET_MAX_BYTES } from '../../abi/limits.js'
 import type { GuestMemory } from '../../abi/memory.js'
+import type { Clock } from '../clock.js'
 
 /** Thrown by `proc_exit` to unwind the guest; the VM is marked failed. @internal */
 export class ProcExit extends Error {
@@ -24,13 +25,14 @@ export interface WasiHostSide {
   write(fd: 1 | 2, text: string): void
   env: readonly string[]
   args: readonly string[]
+  /** Time source of WASI clocks 0 (realtime) and 1 (monotonic). */
+  clock: Clock
 }
 
 const utf8 = new TextDecoder()
 const enc = new TextEncoder()
 const { SUCCESS, BADF, NOTDIR, FAULT, INVAL, NOENT, NOSYS, NOTSUP } = WasiErrno
 const isStd = (fd: number) => fd === 1 || fd === 2
-const NS_ORIGIN = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint()
 
 /** The sandboxed WASI functions, by name. @internal */
 export function createSandboxWasi(h: WasiHostSide): Record<string, (...args: never[]) => number | void> {
@@ -123,8 +125,7 @@ export function createSandboxWasi(h: WasiHostSide): Record<string, (...args: nev
     sock_shutdown: () => NOTSUP,
     clock_time_get: (id: number, _precision: bigint, ret: number) => {
       if (id !== 0 && id !== 1) return NOTSUP
-      const now = process.hrtime.bigint()
-      return h.memory().setU64(ret, id === 0 ? now + NS_ORIGIN : now) ? SUCCESS : FAULT
+      return h.memory().setU64(ret, id === 0 ? h.clock.realtimeNs() : h.clock.monotonicNs()) ? SUCCESS : FAULT
     },
     clock_res_get: (id: number, ret: number) => (id === 0 || id === 1 ? (h.memory().setU64(ret, 1n) ? SUCCESS : FAULT) : NOTSUP),
     random_get: (buf: number, len: number) => {
