@@ -9,8 +9,9 @@ import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js
 import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
+import type { HttpCallDispatcher, RedisBridge } from './services.js'
 import { createConsoleLogger, type PluginLogger } from './logger.js'
-import { Plugin, type FailStrategy, type ForeignFunction, type PluginPhase } from './plugin.js'
+import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
 
@@ -36,6 +37,13 @@ export interface HostOptions {
    * request timestamps (default {@link systemClock}; the test kit passes a fake one).
    */
   clock?: Clock
+  /**
+   * Advanced: the transport of HTTP callouts, replacing the one built from `upstreams` and
+   * `resolvers` (the test kit passes a recorder the test answers).
+   */
+  httpDispatcher?: HttpCallDispatcher
+  /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
+  redisBridge?: RedisBridge
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -114,12 +122,16 @@ export class WasmPluginHost {
   readonly #compiled = new Map<string, Promise<CompiledPlugin>>()
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
   readonly #plugins = new Set<Plugin>()
+  readonly #services: HostServices
 
   /** @param options - logger, WASI provider, limits, foreign functions, failure callback */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.logger = options.logger ?? createConsoleLogger()
     this.clock = options.clock ?? systemClock
+    this.#services = {}
+    if (options.httpDispatcher) this.#services.http = options.httpDispatcher
+    if (options.redisBridge) this.#services.redis = options.redisBridge
   }
 
   /** Plugins loaded and not closed. */
@@ -210,6 +222,7 @@ export class WasmPluginHost {
         abi: compiled.abi,
         logger: this.logger,
         clock: this.clock,
+        services: this.#services,
         wasi: await wasi,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,

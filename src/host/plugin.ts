@@ -6,6 +6,7 @@
 import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
+import type { HttpCallDispatcher, RedisBridge } from './services.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
@@ -23,12 +24,19 @@ export type FailStrategy = 'FAIL_CLOSE' | 'FAIL_OPEN' | 'FAIL_RELOAD'
 /** A host function the plugin can call by name with `proxy_call_foreign_function`. */
 export type ForeignFunction = (args: Buffer, source: { plugin: string; contextId: number }) => Uint8Array | number | void
 
+/** The outside-world services of a host (see `services.ts`); absent ones answer as unconfigured. @internal */
+export interface HostServices {
+  http?: HttpCallDispatcher
+  redis?: RedisBridge
+}
+
 /** Everything a {@link Plugin} needs from its host. @internal */
 export interface PluginRuntime {
   module: WebAssembly.Module
   abi: AbiVersion
   logger: PluginLogger
   clock: Clock
+  services: HostServices
   wasi: WasiSetup
   foreignFunctions: Record<string, ForeignFunction>
   bufferLimit: number
@@ -141,6 +149,11 @@ export class Plugin {
   /** @internal the host's clock. */
   get clock(): Clock {
     return this.#rt.clock
+  }
+
+  /** @internal the host's outside-world services. */
+  get services(): HostServices {
+    return this.#rt.services
   }
 
   /** @internal current VM. */

@@ -1,0 +1,95 @@
+/**
+ * The transports a host is given for what plugins reach beyond their own request: HTTP callouts
+ * and Redis. Hostcalls talk to these interfaces only; `upstream/` and `redis/` implement them for
+ * production, and the test kit implements them with recorders the test answers.
+ * @module
+ */
+import type { HeaderPair } from '../abi/pairs.js'
+import type { WasmResult } from '../abi/enums.js'
+
+/** One HTTP callout (`proxy_http_call` / `proxy_dispatch_http_call`), as the host hands it on. */
+export interface HttpCallout {
+  /** The upstream name exactly as the plugin gave it: an Envoy cluster, a Higress service, a Kong `host:port`. */
+  readonly upstream: string
+  /** Request headers in the plugin's order, names lower-case, `:method`, `:path`, `:authority` included. */
+  readonly headers: readonly HeaderPair[]
+  /** Request body (may be empty). */
+  readonly body: Buffer
+  /** Request trailers (usually empty). */
+  readonly trailers: readonly HeaderPair[]
+  /** The plugin's timeout in milliseconds, 0 for none. The host enforces it: a timeout reaches the plugin as a 504. */
+  readonly timeoutMs: number
+  /** Largest response body accepted; a larger one must end as `{ kind: 'reset' }`. */
+  readonly maxResponseBytes: number
+  /** Name of the calling plugin (for logs). */
+  readonly plugin: string
+  /** The callout token the plugin received. */
+  readonly token: number
+  /** Aborted when the host gives up on the call (timeout, root context shut down). */
+  readonly signal: AbortSignal
+}
+
+/**
+ * How a callout ended. Envoy turns transport failures into ordinary responses: the host answers
+ * `connect-failure` and `no-healthy-upstream` with a 503 and a short text body, as Envoy does; only
+ * `reset` reaches the plugin as a failed call (no headers, `proxy_get_status` 11 `reset`).
+ */
+export type HttpCalloutResult =
+  | {
+      kind: 'response'
+      /** Response headers, `:status` first, names lower-case. */
+      headers: HeaderPair[]
+      /** Response body. */
+      body: Buffer
+      /** Response trailers. */
+      trailers: HeaderPair[]
+    }
+  | { kind: 'connect-failure'; reason?: string }
+  | { kind: 'no-healthy-upstream'; reason?: string }
+  | { kind: 'reset'; reason?: string }
+
+/** Sends HTTP callouts. */
+export interface HttpCallDispatcher {
+  /**
+   * Starts a callout.
+   * @param call - what the plugin asked for
+   * @returns the outcome, or `undefined` at once when `call.upstream` names nothing known (the
+   * hostcall then answers `BadArgument`, Envoy's answer for an unknown cluster)
+   */
+  dispatch(call: HttpCallout): Promise<HttpCalloutResult> | undefined
+}
+
+/** Settings of one `proxy_redis_init` (ABI §8.4). */
+export interface RedisInitOptions {
+  /** ACL user name (may be empty). */
+  username: string
+  /** Password (may be empty). */
+  password: string
+  /** Per-operation timeout in milliseconds as the plugin gave it. */
+  timeoutMs: number
+  /** The query string after `?` in the cluster name (`db`, `buffer_flush_timeout`, `max_buffer_size_before_flush` …). */
+  params: Readonly<Record<string, string>>
+}
+
+/** The result of one Redis call: the raw RESP bytes of exactly one reply, or a failure. */
+export type RedisCallResult = { ok: true; reply: Buffer } | { ok: false; reason: string }
+
+/**
+ * Sends raw RESP commands to Redis clusters for plugins (Higress `proxy_redis_*`). `owner` is an
+ * opaque object standing for one plugin root context: clients and credentials are kept per owner and
+ * dropped by {@link RedisBridge.release}.
+ */
+export interface RedisBridge {
+  /**
+   * (Re)configures the client of `cluster` for `owner`; must not connect.
+   * @returns `Ok`, or `BadArgument` when `cluster` names nothing known
+   */
+  init(owner: object, cluster: string, options: RedisInitOptions): WasmResult
+  /**
+   * Sends `query` (a RESP command, unchanged) to `cluster`.
+   * @returns the reply, or `undefined` at once when `cluster` names nothing known (`BadArgument`)
+   */
+  call(owner: object, cluster: string, query: Buffer, info: { plugin: string; token: number; signal: AbortSignal }): Promise<RedisCallResult> | undefined
+  /** Forgets `owner`'s clients (its root context shut down). */
+  release(owner: object): void
+}
