@@ -25,3 +25,6 @@ export { higressConfig, readPipelineConfig, loadPipelineConfig } from './pipelin
 export type { MatchRule, ConfigShape, ConfigLoadOptions, DeclaredPlugin, DeclaredChain, PipelineDeclaration } from './pipeline/config.js'
 export { LOG_LEVEL_NAMES } from './abi/enums.js'
 export type { HeaderPair } from './abi/pairs.js'
+export { systemClock } from './host/clock.js'
+export type { Clock, ClockTimer } from './host/clock.js'
+export type { HttpCallout, HttpCalloutResult, HttpCallDispatcher, RedisBridge, RedisInitOptions, RedisCallResult } from './host/services.js'
