@@ -13,7 +13,7 @@ import { envHostcalls } from './hostcalls/index.js'
 import type { Hostcall } from './hostcalls/util.js'
 import { levelValue, type LogSource, type PluginLogger } from './logger.js'
 import type { PropertyValue } from './properties.js'
-import { WasmVm } from './vm.js'
+import { Callback, WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
 
 /** Plugin phases (Istio/Higress `WasmPlugin.phase`), run in this order. */
@@ -273,21 +273,22 @@ export class Plugin {
   }
 
   /**
-   * @internal Calls a stream callback, creating the context in the guest first (§6.3).
+   * @internal Calls a stream callback (an export name, or a {@link Callback} index), creating the
+   * context in the guest first (§6.3).
    * @throws a {@link PluginFailureError} when the guest traps
    */
-  callStream(ctx: StreamContext, name: string, fallback: number, a?: number, b?: number): number {
+  callStream(ctx: StreamContext, callback: string | number, fallback: number, a?: number, b?: number): number {
     const vm = ctx.vm
     try {
       if (!ctx.created) {
         ctx.created = true
-        vm.call(ctx, 'proxy_on_context_create', 0, ctx.id, ctx.rootContext.id)
+        vm.callback(ctx, Callback.ContextCreate, 0, ctx.id, ctx.rootContext.id)
       }
-      return vm.call(ctx, name, fallback, ctx.id, a, b)
+      return typeof callback === 'number' ? vm.callback(ctx, callback, fallback, ctx.id, a, b) : vm.call(ctx, callback, fallback, ctx.id, a, b)
     } catch (err) {
       throw this.#failed(err as PluginFailureError, vm)
     } finally {
-      this.#rt.wasi.afterCall?.(vm)
+      vm.afterCall?.()
     }
   }
 
@@ -302,15 +303,15 @@ export class Plugin {
       try {
         if (!ctx.created) {
           ctx.created = true
-          vm.call(ctx, 'proxy_on_context_create', 0, ctx.id, ctx.rootContext.id)
+          vm.callback(ctx, Callback.ContextCreate, 0, ctx.id, ctx.rootContext.id)
         }
-        vm.call(ctx, 'proxy_on_log', 0, ctx.id)
-        vm.call(ctx, 'proxy_on_done', 1, ctx.id)
-        vm.call(ctx, 'proxy_on_delete', 0, ctx.id)
+        vm.callback(ctx, Callback.Log, 0, ctx.id)
+        vm.callback(ctx, Callback.Done, 1, ctx.id)
+        vm.callback(ctx, Callback.Delete, 0, ctx.id)
       } catch (err) {
         failure = this.#failed(err as PluginFailureError, vm)
       } finally {
-        this.#rt.wasi.afterCall?.(vm)
+        vm.afterCall?.()
       }
     }
     vm.contexts.delete(ctx.id)
@@ -351,7 +352,7 @@ export class Plugin {
       this.#failed(err as PluginFailureError, vm)
     } finally {
       cleanup?.()
-      this.#rt.wasi.afterCall?.(vm)
+      vm.afterCall?.()
     }
     return true
   }
@@ -387,7 +388,7 @@ export class Plugin {
         this.#failed(err as PluginFailureError, vm)
         return
       } finally {
-        this.#rt.wasi.afterCall?.(vm)
+        vm.afterCall?.()
       }
       // Re-armed after the callback returned: period + callback time, as Envoy does (§2.4).
       if (root.tickPeriod > 0 && !root.tickTimer) this.#armTimer(root)

@@ -12,10 +12,42 @@ import { ProcExit } from './hostcalls/wasi.js'
 
 type GuestFn = (a?: number, b?: number, c?: number, d?: number, e?: number) => number | undefined
 
+/**
+ * The callbacks every request calls, by index into {@link WasmVm.callbacks}: resolved once per
+ * instance, because looking an export up by name on every call costs as much as the call itself.
+ * @internal
+ */
+export const Callback = {
+  ContextCreate: 0,
+  RequestHeaders: 1,
+  RequestTrailers: 2,
+  ResponseHeaders: 3,
+  ResponseTrailers: 4,
+  Log: 5,
+  Done: 6,
+  Delete: 7,
+} as const
+
+/** Export names of {@link Callback}, in index order. */
+const CALLBACK_NAMES = [
+  'proxy_on_context_create',
+  'proxy_on_request_headers',
+  'proxy_on_request_trailers',
+  'proxy_on_response_headers',
+  'proxy_on_response_trailers',
+  'proxy_on_log',
+  'proxy_on_done',
+  'proxy_on_delete',
+] as const
+
 /** @internal */
 export class WasmVm {
   readonly memory = new GuestMemory()
   exports: Record<string, GuestFn> = {}
+  /** The functions of {@link Callback}, by index (`undefined` when not exported). */
+  callbacks: Array<GuestFn | undefined> = []
+  /** Called after each top-level call into the guest (the WASI provider's `afterCall`, e.g. to drain stdout). */
+  afterCall: (() => void) | undefined
   #alloc: (size: number) => number = () => 0
   instance: WebAssembly.Instance | undefined
   /** Context the running callback belongs to, and the one hostcalls act on (`proxy_set_effective_context`). */
@@ -40,6 +72,7 @@ export class WasmVm {
     this.instance = instance
     this.memory.attach(exp.memory as WebAssembly.Memory)
     this.exports = exp as unknown as Record<string, GuestFn>
+    this.callbacks = CALLBACK_NAMES.map((n) => (typeof exp[n] === 'function' ? (exp[n] as GuestFn) : undefined))
     // Spec order (ABI §5.1): TinyGo's malloc pins every block, so proxy_on_memory_allocate comes first.
     const alloc = (exp.proxy_on_memory_allocate ?? exp.malloc) as GuestFn
     this.#alloc = (size) => (alloc(size) as number) >>> 0
@@ -72,6 +105,17 @@ export class WasmVm {
   call(ctx: ContextBase | undefined, name: string, fallback: number, a?: number, b?: number, c?: number, d?: number, e?: number): number {
     const fn = this.exports[name]
     if (typeof fn !== 'function') return fallback
+    return this.#invoke(ctx, fn, name, a, b, c, d, e)
+  }
+
+  /** {@link WasmVm.call} for callback `index` of {@link Callback} (no lookup by name). */
+  callback(ctx: ContextBase, index: number, fallback: number, a?: number, b?: number, c?: number): number {
+    const fn = this.callbacks[index]
+    if (fn === undefined) return fallback
+    return this.#invoke(ctx, fn, CALLBACK_NAMES[index]!, a, b, c, undefined, undefined)
+  }
+
+  #invoke(ctx: ContextBase | undefined, fn: GuestFn, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number {
     if (this.failure) {
       throw new PluginFailureError('PWH_ERR_PLUGIN_FAILED', this.plugin.name, name,
         `plugin "${this.plugin.name}" failed earlier (${this.failure.message}); it serves no more calls`, { cause: this.failure })
@@ -158,9 +202,11 @@ export class WasmVm {
   }
 
   #flush(): void {
-    for (const root of this.pendingDelete) {
-      this.pendingDelete.delete(root)
-      this.plugin.deleteRoot()
+    if (this.pendingDelete.size !== 0) {
+      for (const root of this.pendingDelete) {
+        this.pendingDelete.delete(root)
+        this.plugin.deleteRoot()
+      }
     }
     if (this.#touched.size !== 0) {
       const list = [...this.#touched]

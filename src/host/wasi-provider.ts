@@ -26,10 +26,12 @@ export interface WasiProvider {
 /** WASI choice: the sandbox (default), `node:wasi`, `@wasmer/wasi`, or a custom provider. */
 export type WasiOption = 'sandbox' | 'node' | 'wasmer' | WasiProvider
 
-/** @internal a ready provider bound to options. */
+/**
+ * @internal a ready provider bound to options. `create` also sets `vm.afterCall` to the instance's
+ * `afterCall`, which the host calls after each top-level call into the guest.
+ */
 export interface WasiSetup {
   create(plugin: Plugin, vm: WasmVm): WasiInstance
-  afterCall?(vm?: WasmVm): void
 }
 
 /** @internal */
@@ -38,30 +40,32 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
   const writer = (plugin: Plugin, vm: WasmVm) => (fd: 1 | 2, text: string) =>
     plugin.emitLog(fd === 1 ? 'info' : 'error', text, vm.current?.id ?? 0, fd === 1 ? 'stdout' : 'stderr')
   if (option === undefined || option === 'sandbox') {
-    const flushes = new WeakMap<WasmVm, () => void>()
     return {
       create(plugin, vm) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
         const write = writer(plugin, vm)
         const pending: Record<1 | 2, string> = { 1: '', 2: '' }
+        let buffered = false
         const lineWrite = (fd: 1 | 2, text: string) => {
           const all = pending[fd] + text
           const lines = all.split('\n')
           pending[fd] = lines.pop()!
+          buffered ||= pending[fd] !== ''
           for (const line of lines) write(fd, line)
         }
-        flushes.set(vm, () => {
-          for (const fd of [1, 2] as const) {
-            if (pending[fd]) write(fd, pending[fd])
-            pending[fd] = ''
-          }
-        })
+        // Called after every guest call: nothing to do unless a line is half written.
+        const afterCall = () => {
+          if (!buffered) return
+          buffered = false
+          if (pending[1]) write(1, pending[1])
+          if (pending[2]) write(2, pending[2])
+          pending[1] = ''
+          pending[2] = ''
+        }
+        vm.afterCall = afterCall
         const fns = createSandboxWasi({ memory: () => vm.memory, write: lineWrite, env: envList, args, clock: plugin.clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
-        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: () => flushes.get(vm)?.() }
-      },
-      afterCall(vm) {
-        if (vm) flushes.get(vm)?.()
+        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall }
       },
     }
   }
@@ -94,7 +98,6 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     } catch (err) {
       throw new ProxyWasmHostError('PWH_ERR_WASI_PROVIDER', `@wasmer/wasi could not be loaded: ${(err as Error).message}; install it with \`npm i @wasmer/wasi\``, { cause: err })
     }
-    const drains = new Map<WasmVm, () => void>()
     return {
       create(plugin, vm) {
         const wasi = new mod.WASI({ env, args })
@@ -107,7 +110,7 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
           for (const line of out.split('\n').filter(Boolean)) write(1, line)
           for (const line of err.split('\n').filter(Boolean)) write(2, line)
         }
-        drains.set(vm, flush)
+        vm.afterCall = flush
         return {
           imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
           start(instance) {
@@ -117,16 +120,15 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
           afterCall: flush,
         }
       },
-      afterCall(vm) {
-        if (vm) drains.get(vm)?.()
-      },
     }
   }
   if (typeof option === 'object' && typeof option.create === 'function') {
     const provider = option
     return {
       create(plugin, vm) {
-        return provider.create({ plugin: plugin.name, env, args, write: writer(plugin, vm) })
+        const instance = provider.create({ plugin: plugin.name, env, args, write: writer(plugin, vm) })
+        if (typeof instance.afterCall === 'function') vm.afterCall = () => instance.afterCall!()
+        return instance
       },
     }
   }

@@ -9,8 +9,10 @@ import { DataAction, HeaderAction } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import type { ClockTimer } from '../host/clock.js'
 import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
+import type { HeaderPair } from '../abi/pairs.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
+import { Callback } from '../host/vm.js'
 
 /** What came out of the plugin chain during one exchange call. */
 export interface PhaseResult {
@@ -77,30 +79,77 @@ export interface ExchangeSink {
 
 type Ev = { t: 'h'; eos: boolean } | { t: 'd'; chunk: Buffer; eos: boolean } | { t: 't' }
 
-interface Slot {
-  plugin: Plugin
-  ctx: StreamContext | undefined
+// Per-request objects are class instances, not literals: V8 pretenures the objects of a literal's
+// allocation site once it saw them survive, and pretenured per-request garbage then keeps the
+// young garbage it points to alive through every scavenge (docs/adr/0003-gc-pretenuring.md).
+const H: Ev = { t: 'h', eos: false }
+const H_EOS: Ev = { t: 'h', eos: true }
+const T: Ev = { t: 't' }
+const headersEvent = (eos: boolean): Ev => (eos ? H_EOS : H)
+
+/** One plugin's state in one direction of an exchange. */
+class Slot {
   /** Skipped for this stream (FAIL_OPEN after a failure, or a plugin that failed before). */
   skip: boolean
-  inbox: Ev[]
-  headers: 'pending' | 'stopSingle' | 'stopAll' | 'passed'
-  headersEos: boolean
-  buffering: boolean
-  buffered: Buffer[]
-  bufferedLen: number
-  bufferedEos: boolean
-  trailersHeld: boolean
-  sawEos: boolean
+  inbox: Ev[] = []
+  headers: 'pending' | 'stopSingle' | 'stopAll' | 'passed' = 'pending'
+  headersEos = false
+  buffering = false
+  buffered: Buffer[] = []
+  bufferedLen = 0
+  bufferedEos = false
+  trailersHeld = false
+  sawEos = false
+
+  constructor(
+    readonly plugin: Plugin,
+    readonly ctx: StreamContext | undefined,
+  ) {
+    this.skip = ctx === undefined
+  }
 }
 
-interface Dir {
-  req: boolean
-  slots: Slot[]
-  out: { headers?: HeaderMap; body: Buffer[]; trailers?: HeaderMap; end: boolean }
-  started: boolean
-  ended: boolean
-  stopped: boolean
-  waiters: Array<(r: PhaseResult) => void>
+/** What left the chain in one direction since the last result. */
+class Out {
+  headers: HeaderMap | undefined = undefined
+  body: Buffer[] = []
+  trailers: HeaderMap | undefined = undefined
+  end = false
+}
+
+/** A phase call waiting for its result: kept when the chain settles at once, else resolved later. */
+class Waiter {
+  result: PhaseResult | undefined = undefined
+  resolve: ((r: PhaseResult) => void) | undefined = undefined
+  deliver(r: PhaseResult): void {
+    if (this.resolve) this.resolve(r)
+    else this.result = r
+  }
+}
+
+/** One direction (request or response) of an exchange. */
+class Dir {
+  out = new Out()
+  started = false
+  ended = false
+  stopped = false
+  waiters: Waiter[] = []
+  constructor(
+    readonly req: boolean,
+    public slots: Slot[],
+  ) {}
+}
+
+/** A {@link PhaseResult} (a class: see the note on per-request objects above). */
+class Result implements PhaseResult {
+  headers: HeaderMap | undefined = undefined
+  trailers: HeaderMap | undefined = undefined
+  localResponse: FinalResponse | undefined = undefined
+  constructor(
+    public action: PhaseResult['action'],
+    public body: Buffer[],
+    public endOfStream: boolean,
+  ) {}
 }
 
 /** Options of an exchange, set by the pipeline. @internal */
@@ -110,11 +159,44 @@ export interface ExchangeSetup {
   http: HttpState
   pauseTimeoutMs: number
   allowHeaderStopIteration: boolean
-  sink?: ExchangeSink
+  sink?: ExchangeSink | undefined
   onFailure?: (err: PluginFailureError) => void
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** The phase implementations, reached from {@link Direct} (set in the static block of {@link Exchange}). */
+let phases: {
+  requestHeaders(ex: Exchange, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  requestBody(ex: Exchange, chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  requestTrailers(ex: Exchange, trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+  responseHeaders(ex: Exchange, status: number, headers: HeadersInit, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  responseBody(ex: Exchange, chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  responseTrailers(ex: Exchange, trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+}
+
+/** {@link Exchange.direct}: one object per exchange, its methods on the prototype. */
+class Direct implements DirectPhases {
+  constructor(readonly ex: Exchange) {}
+  requestHeaders(endOfStream = false) {
+    return phases.requestHeaders(this.ex, endOfStream)
+  }
+  requestBody(chunk: Uint8Array, endOfStream = false) {
+    return phases.requestBody(this.ex, chunk, endOfStream)
+  }
+  requestTrailers(trailers: HeadersInit) {
+    return phases.requestTrailers(this.ex, trailers)
+  }
+  responseHeaders(status: number, headers: HeadersInit = {}, endOfStream = false) {
+    return phases.responseHeaders(this.ex, status, headers, endOfStream)
+  }
+  responseBody(chunk: Uint8Array, endOfStream = false) {
+    return phases.responseBody(this.ex, chunk, endOfStream)
+  }
+  responseTrailers(trailers: HeadersInit) {
+    return phases.responseTrailers(this.ex, trailers)
+  }
+}
 
 /**
  * One request/response through the plugins. Feed the request, then the response; every call
@@ -140,7 +222,8 @@ export class Exchange {
   readonly #res: Dir
   #pumping = false
   #again = false
-  readonly #notified = new Set<StreamContext>()
+  /** Contexts that told the exchange about deferred work (continue, close, local reply); made when needed. */
+  #notified: Set<StreamContext> | undefined
   #final: { action: 'local' | 'closed'; response?: FinalResponse } | undefined
   #localPending: { response: FinalResponse; viaChain: boolean } | undefined
   #localBody: Buffer[] = []
@@ -148,31 +231,40 @@ export class Exchange {
   #timer: ClockTimer | undefined
   #hadRequestTrailers = false
   #hadResponseTrailers = false
-  /** Failures seen in this exchange (a trapped plugin, whatever its fail strategy). */
-  readonly failures: PluginFailureError[] = []
+  #failures: PluginFailureError[] | undefined
+  #deadPlugin: Plugin | undefined
+  /** @internal see {@link DirectPhases}. */
+  readonly direct: DirectPhases
 
   /** @internal use {@link PluginPipeline.exchange}. */
   constructor(setup: ExchangeSetup) {
     this.#s = setup
-    const slots = setup.plugins.map((plugin): Slot => {
+    const plugins = setup.plugins
+    const req: Slot[] = []
+    const res: Slot[] = []
+    let listener: ((c: StreamContext) => void) | undefined
+    for (let i = 0; i < plugins.length; i++) {
+      const plugin = plugins[i]!
       let ctx: StreamContext | undefined
-      let skip = false
       if (plugin.ready()) {
         ctx = plugin.newStream(setup.http)
-        ctx.listener = (c) => this.#notify(c)
-      } else {
-        skip = true
+        ctx.listener = listener ??= (c) => this.#notify(c)
+      } else if (plugin.failStrategy !== 'FAIL_OPEN') {
+        // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
+        this.#deadPlugin ??= plugin
       }
-      return { plugin, ctx, skip, inbox: [], headers: 'pending', headersEos: false, buffering: false, buffered: [], bufferedLen: 0, bufferedEos: false, trailersHeld: false, sawEos: false }
-    })
-    this.#req = dir(true, slots)
-    const resSlots = slots.map((s) => ({ ...s, inbox: [], buffered: [] }))
-    this.#res = dir(false, setup.responseOrder === 'forward' ? resSlots : resSlots.reverse())
-    // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
-    const dead = slots.find((s) => s.skip && s.plugin.failStrategy !== 'FAIL_OPEN')
-    if (dead) this.#deadPlugin = dead.plugin
+      req.push(new Slot(plugin, ctx))
+      res.push(new Slot(plugin, ctx))
+    }
+    this.#req = new Dir(true, req)
+    this.#res = new Dir(false, setup.responseOrder === 'forward' ? res : res.reverse())
+    this.direct = new Direct(this)
   }
-  #deadPlugin: Plugin | undefined
+
+  /** Failures seen in this exchange (a trapped plugin, whatever its fail strategy). */
+  get failures(): PluginFailureError[] {
+    return (this.#failures ??= [])
+  }
 
   /** The request headers as the plugins left them (pseudo-headers included). */
   get requestHeadersMap(): HeaderMap {
@@ -248,56 +340,62 @@ export class Exchange {
     return settled(() => this.direct.responseTrailers(trailers))
   }
 
-  /**
-   * The phase methods without the promise when the chain settles at once (no plugin paused): the
-   * result itself, else a promise of it; errors are thrown (or reject the promise). The adapters use
-   * these to run a request without a microtask hop per phase.
-   * @internal
-   */
-  readonly direct: DirectPhases = {
-    requestHeaders: (endOfStream = false) => {
-      if (this.#req.started) throw stateError('requestHeaders() was already called')
-      this.#req.started = true
-      if (this.#deadPlugin) {
-        const p = this.#deadPlugin
-        return this.#wait(this.#req, () => this.#failClosed(p, undefined))
-      }
-      return this.#feed(this.#req, { t: 'h', eos: endOfStream }, endOfStream)
-    },
-    requestBody: (chunk, endOfStream = false) => {
-      const buf = toBuffer(chunk)
-      this.#s.http.requestBodyBytes += buf.byteLength
-      return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
-    },
-    requestTrailers: (trailers) => {
-      this.#s.http.requestTrailers = new HeaderMap(trailers)
-      this.#hadRequestTrailers = true
-      return this.#feed(this.#req, { t: 't' }, true)
-    },
-    responseHeaders: (status, headers = {}, endOfStream = false) => {
-      if (this.#final) return this.#finalResult(this.#res)
-      if (this.#res.started) throw stateError('responseHeaders() was already called')
-      const pairs: Array<[string, string]> = [[':status', String(status)]]
-      const given = headers instanceof HeaderMap ? headers : new HeaderMap(headers)
-      for (const p of given.pairs) if (p[0] !== ':status') pairs.push([p[0], p[1]])
-      const map = HeaderMap.fromPairs(pairs)
-      this.#s.http.responseHeaders = map
-      this.#s.http.responseCodeDetails ??= 'via_upstream'
-      this.#res.started = true
-      return this.#feed(this.#res, { t: 'h', eos: endOfStream }, endOfStream)
-    },
-    responseBody: (chunk, endOfStream = false) => {
-      if (this.#final) return this.#finalResult(this.#res)
-      const buf = toBuffer(chunk)
-      this.#s.http.responseBodyBytes += buf.byteLength
-      return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
-    },
-    responseTrailers: (trailers) => {
-      if (this.#final) return this.#finalResult(this.#res)
-      this.#s.http.responseTrailers = new HeaderMap(trailers)
-      this.#hadResponseTrailers = true
-      return this.#feed(this.#res, { t: 't' }, true)
-    },
+  static {
+    phases = {
+      requestHeaders: (ex, endOfStream) => ex.#requestHeaders(endOfStream),
+      requestBody: (ex, chunk, endOfStream) => ex.#requestBody(chunk, endOfStream),
+      requestTrailers: (ex, trailers) => ex.#requestTrailers(trailers),
+      responseHeaders: (ex, status, headers, endOfStream) => ex.#responseHeaders(status, headers, endOfStream),
+      responseBody: (ex, chunk, endOfStream) => ex.#responseBody(chunk, endOfStream),
+      responseTrailers: (ex, trailers) => ex.#responseTrailers(trailers),
+    }
+  }
+
+  #requestHeaders(endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#req.started) throw stateError('requestHeaders() was already called')
+    this.#req.started = true
+    if (this.#deadPlugin) {
+      const p = this.#deadPlugin
+      const w = this.#enqueue(this.#req)
+      this.#failClosed(p, undefined)
+      return this.#result(w)
+    }
+    return this.#feed(this.#req, headersEvent(endOfStream), endOfStream)
+  }
+
+  #requestBody(chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    const buf = toBuffer(chunk)
+    this.#s.http.requestBodyBytes += buf.byteLength
+    return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+  }
+
+  #requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult> {
+    this.#s.http.requestTrailers = new HeaderMap(trailers)
+    this.#hadRequestTrailers = true
+    return this.#feed(this.#req, T, true)
+  }
+
+  #responseHeaders(status: number, headers: HeadersInit, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#final) return this.#finalResult(this.#res)
+    if (this.#res.started) throw stateError('responseHeaders() was already called')
+    this.#s.http.responseHeaders = responseHeaderMap(status, headers)
+    this.#s.http.responseCodeDetails ??= 'via_upstream'
+    this.#res.started = true
+    return this.#feed(this.#res, headersEvent(endOfStream), endOfStream)
+  }
+
+  #responseBody(chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#final) return this.#finalResult(this.#res)
+    const buf = toBuffer(chunk)
+    this.#s.http.responseBodyBytes += buf.byteLength
+    return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+  }
+
+  #responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult> {
+    if (this.#final) return this.#finalResult(this.#res)
+    this.#s.http.responseTrailers = new HeaderMap(trailers)
+    this.#hadResponseTrailers = true
+    return this.#feed(this.#res, T, true)
   }
 
   /** Whether {@link Exchange.done} or {@link Exchange.abort} ran. */
@@ -320,8 +418,9 @@ export class Exchange {
       if (err) this.#recordFailure(err)
     }
     if (this.#req.waiters.length || this.#res.waiters.length) {
-      const aborted: PhaseResult = { action: 'closed', body: [], endOfStream: true }
-      for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(aborted)
+      const aborted = new Result('closed', [], true)
+      for (const w of this.#req.waiters.splice(0)) w.deliver(aborted)
+      for (const w of this.#res.waiters.splice(0)) w.deliver(aborted)
     }
   }
 
@@ -345,28 +444,29 @@ export class Exchange {
       this.#s.http.requestComplete = true
       this.#s.http.endMs = this.#s.http.clock.now()
     }
-    return this.#wait(d, () => {
-      d.slots.length ? d.slots[0]!.inbox.push(ev) : this.#emit(d, -1, ev)
-      this.#pump()
-    })
+    const w = this.#enqueue(d)
+    if (d.slots.length) d.slots[0]!.inbox.push(ev)
+    else this.#emit(d, -1, ev)
+    this.#pump()
+    return this.#result(w)
   }
 
-  /** Runs `start` and returns the result when the chain settled at once, else a promise of it. */
-  #wait(d: Dir, start: () => void): PhaseResult | Promise<PhaseResult> {
-    let result: PhaseResult | undefined
-    let later: ((r: PhaseResult) => void) | undefined
-    d.waiters.push((r) => {
-      if (later) later(r)
-      else result = r
-    })
-    start()
+  /** Registers a phase call waiting on direction `d`. */
+  #enqueue(d: Dir): Waiter {
+    const w = new Waiter()
+    d.waiters.push(w)
+    return w
+  }
+
+  /** Settles, then returns the result of `w` when the chain settled at once, else a promise of it. */
+  #result(w: Waiter): PhaseResult | Promise<PhaseResult> {
     this.#settle()
-    if (result) return result
-    return new Promise<PhaseResult>((resolve) => (later = resolve))
+    if (w.result) return w.result
+    return new Promise<PhaseResult>((resolve) => (w.resolve = resolve))
   }
 
   #notify(ctx: StreamContext): void {
-    this.#notified.add(ctx)
+    ;(this.#notified ??= new Set()).add(ctx)
     this.#pump()
     this.#settle()
   }
@@ -381,21 +481,26 @@ export class Exchange {
       do {
         this.#again = false
         this.#drainNotifications()
-        for (const d of [this.#req, this.#res]) {
-          for (let i = 0; i < d.slots.length && !d.stopped; i++) {
-            const slot = d.slots[i]!
-            while (slot.inbox.length && !d.stopped && !this.#final) this.#deliver(d, i, slot.inbox.shift()!)
-          }
-        }
+        this.#run(this.#req)
+        this.#run(this.#res)
         if (this.#localPending) this.#startLocal()
-      } while (this.#again || this.#notified.size)
+      } while (this.#again || (this.#notified !== undefined && this.#notified.size !== 0))
     } finally {
       this.#pumping = false
     }
   }
 
+  /** Delivers the queued events of direction `d`, plugin by plugin. */
+  #run(d: Dir): void {
+    const slots = d.slots
+    for (let i = 0; i < slots.length && !d.stopped; i++) {
+      const slot = slots[i]!
+      while (slot.inbox.length !== 0 && !d.stopped && !this.#final) this.#deliver(d, i, slot.inbox.shift()!)
+    }
+  }
+
   #drainNotifications(): void {
-    if (!this.#notified.size) return
+    if (this.#notified === undefined || this.#notified.size === 0) return
     const list = [...this.#notified]
     this.#notified.clear()
     for (const ctx of list) {
@@ -442,7 +547,7 @@ export class Exchange {
       slot.headersEos = ev.eos
       slot.sawEos = ev.eos
       const n = (d.req ? http.requestHeaders : http.responseHeaders!).size
-      const r = this.#call(d, i, d.req ? 'proxy_on_request_headers' : 'proxy_on_response_headers', n, ev.eos ? 1 : 0)
+      const r = this.#call(d, i, d.req ? Callback.RequestHeaders : Callback.ResponseHeaders, n, ev.eos ? 1 : 0)
       if (r === undefined) return
       if (r === HeaderAction.Continue || r === HeaderAction.ContinueAndEndStream) {
         slot.headers = 'passed'
@@ -499,19 +604,22 @@ export class Exchange {
     }
     slot.sawEos = true
     const map = d.req ? http.requestTrailers : http.responseTrailers
-    const r = this.#call(d, i, d.req ? 'proxy_on_request_trailers' : 'proxy_on_response_trailers', map?.size ?? 0, 0)
+    const r = this.#call(d, i, d.req ? Callback.RequestTrailers : Callback.ResponseTrailers, map?.size ?? 0, 0)
     if (r === undefined) return
     if (r === 0) this.#release(d, i, ev)
     else slot.trailersHeld = true
   }
 
-  /** Calls a stream callback; `undefined` when the stream took another path (local reply, close, failure). */
-  #call(d: Dir, i: number, name: string, a: number, b: number): number | undefined {
+  /**
+   * Calls a stream callback (export name or {@link Callback} index); `undefined` when the stream
+   * took another path (local reply, close, failure).
+   */
+  #call(d: Dir, i: number, callback: string | number, a: number, b: number): number | undefined {
     const slot = d.slots[i]!
     const ctx = slot.ctx!
     let r: number
     try {
-      r = slot.plugin.callStream(ctx, name, 0, a, b)
+      r = slot.plugin.callStream(ctx, callback, 0, a, b)
     } catch (err) {
       this.#onFailure(d, i, err as PluginFailureError)
       return undefined
@@ -711,7 +819,7 @@ export class Exchange {
     }
     res.started = true
     res.ended = true
-    res.out = { body: [], end: false }
+    res.out = new Out()
     const eos = response.body.byteLength === 0
     const first: Ev[] = [{ t: 'h', eos }]
     if (!eos) first.push({ t: 'd', chunk: response.body, eos: true })
@@ -762,7 +870,7 @@ export class Exchange {
   }
 
   #recordFailure(err: PluginFailureError): void {
-    this.failures.push(err)
+    ;(this.#failures ??= []).push(err)
     this.#s.onFailure?.(err)
   }
 
@@ -782,34 +890,46 @@ export class Exchange {
         if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))
       }
       this.#clearTimer()
-      for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(this.#finalResult(d))
+      for (const w of this.#req.waiters.splice(0)) w.deliver(this.#finalResult(this.#req))
+      for (const w of this.#res.waiters.splice(0)) w.deliver(this.#finalResult(this.#res))
       return
     }
-    let waiting = false
-    for (const d of [this.#req, this.#res]) {
-      if (!d.waiters.length) continue
-      if (d.slots.some((s) => s.inbox.length || blockedOnOutside(s))) {
-        waiting = true
-        continue
-      }
-      const held = d.slots.some((s) => !s.skip && (s.headers === 'stopSingle' || (s.headers === 'pending' && d.out.headers === undefined)))
-      const out = d.out
-      d.out = { body: [], end: false }
-      const result: PhaseResult = { action: held && !out.headers ? 'held' : 'continue', body: out.body, endOfStream: out.end }
-      if (out.headers) result.headers = out.headers
-      if (out.trailers) result.trailers = out.trailers
-      const [first, ...rest] = d.waiters.splice(0)
-      first!(result)
-      for (const w of rest) w({ action: result.action, body: [], endOfStream: out.end })
-    }
+    const waiting = this.#settleDir(this.#req) || this.#settleDir(this.#res)
     if (waiting) this.#armTimer()
-    else this.#clearTimer()
+    else if (this.#timer) this.#clearTimer()
+  }
+
+  /** Resolves the waiters of `d` when its input went as far as it can; true when it waits on a plugin. */
+  #settleDir(d: Dir): boolean {
+    if (d.waiters.length === 0) return false
+    const slots = d.slots
+    let held = false
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!
+      if (s.inbox.length !== 0 || blockedOnOutside(s)) return true
+      if (!s.skip && (s.headers === 'stopSingle' || (s.headers === 'pending' && d.out.headers === undefined))) held = true
+    }
+    const out = d.out
+    d.out = new Out()
+    const result = new Result(held && !out.headers ? 'held' : 'continue', out.body, out.end)
+    result.headers = out.headers
+    result.trailers = out.trailers
+    const waiters = d.waiters
+    if (waiters.length === 1) {
+      d.waiters = []
+      waiters[0]!.deliver(result)
+      return false
+    }
+    d.waiters = []
+    waiters[0]!.deliver(result)
+    for (let i = 1; i < waiters.length; i++) waiters[i]!.deliver(new Result(result.action, [], out.end))
+    return false
   }
 
   #finalResult(d: Dir): PhaseResult {
-    const f = this.#final ?? { action: 'closed' as const }
-    const r: PhaseResult = { action: f.action, body: [], endOfStream: true }
-    if (f.response) r.localResponse = f.response
+    const f = this.#final
+    const r = new Result(f ? f.action : 'closed', [], true)
+    if (f?.response) r.localResponse = f.response
     if (d.req && d.out.headers) r.headers = d.out.headers
     return r
   }
@@ -841,8 +961,15 @@ function blockedOnOutside(s: Slot): boolean {
   return false
 }
 
-function dir(req: boolean, slots: Slot[]): Dir {
-  return { req, slots, out: { body: [], end: false }, started: false, ended: false, stopped: false, waiters: [] }
+/** The response header map: `:status` first, then the given headers (a given `:status` is dropped). */
+function responseHeaderMap(status: number, headers: HeadersInit): HeaderMap {
+  const given = (headers instanceof HeaderMap ? headers : new HeaderMap(headers)).pairs
+  const pairs: HeaderPair[] = [[':status', String(status)]]
+  for (let i = 0; i < given.length; i++) {
+    const p = given[i]!
+    if (p[0] !== ':status') pairs.push([p[0], p[1]])
+  }
+  return HeaderMap.fromPairs(pairs)
 }
 
 function toBuffer(chunk: Uint8Array): Buffer {

@@ -3,13 +3,13 @@
  * @module
  */
 import { ProxyWasmHostError } from '../errors.js'
-import type { StreamInfo } from '../host/context.js'
+import type { HttpState, StreamInfo } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { WasmPluginHost } from '../host/host.js'
 import { Plugin, type PluginPhase } from '../host/plugin.js'
 import type { PropertyValue } from '../host/properties.js'
 import { loadPipelineConfig, type ConfigLoadOptions } from './config.js'
-import { Exchange, type ExchangeSink } from './exchange.js'
+import { Exchange, type ExchangeSetup, type ExchangeSink } from './exchange.js'
 
 /** Phase order of Istio/Higress/MSE: authentication, authorization, statistics, then the rest. */
 export const PHASE_ORDER: readonly PluginPhase[] = ['AUTHN', 'AUTHZ', 'STATS', 'UNSPECIFIED']
@@ -175,7 +175,14 @@ export class PluginPipeline {
    * @returns the {@link Exchange}
    */
   exchange(request: ExchangeRequest = {}, options: { sink?: ExchangeSink } = {}): Exchange {
-    const headers = requestHeaderMap(request)
+    return this.exchangeWith(requestHeaderMap(request), request, options.sink)
+  }
+
+  /**
+   * @internal {@link PluginPipeline.exchange} with the request header map already built
+   * (pseudo-headers first, as {@link requestHeaderMap} builds it); `request.headers` is ignored.
+   */
+  exchangeWith(headers: HeaderMap, request: ExchangeRequest, sink?: ExchangeSink): Exchange {
     const info: StreamInfo = {
       protocol: request.protocol ?? 'HTTP/1.1',
     }
@@ -187,16 +194,11 @@ export class PluginPipeline {
     const cluster = request.cluster ?? (request.service !== undefined ? serviceCluster(request.service) : undefined)
     if (cluster !== undefined) info.cluster = cluster
     if (request.properties) info.properties = request.properties
-    const plugins = this.plan({ route: request.route, service: request.service, host: headers.get(':authority') })
+    // Without Kong chains every request runs the same plugins: no copy per request.
+    const plugins = this.#options.chains ? this.plan({ route: request.route, service: request.service, host: headers.get(':authority') }) : this.#plugins
     const bufferLimit = plugins[0]?.bufferLimit ?? 32 * 1024 * 1024
-    return new Exchange({
-      plugins,
-      responseOrder: this.responseOrder,
-      http: Plugin.httpState(info, headers, bufferLimit, this.#host.clock),
-      pauseTimeoutMs: this.#options.pauseTimeoutMs ?? 60_000,
-      allowHeaderStopIteration: this.#options.allowHeaderStopIteration ?? false,
-      ...(options.sink ? { sink: options.sink } : {}),
-    })
+    const http = Plugin.httpState(info, headers, bufferLimit, this.#host.clock)
+    return new Exchange(new Setup(plugins, this.responseOrder, http, this.#options.pauseTimeoutMs ?? 60_000, this.#options.allowHeaderStopIteration ?? false, sink))
   }
 
   /** Closes every plugin of the pipeline. */
@@ -207,6 +209,18 @@ export class PluginPipeline {
     }
     for (const p of all) p.close()
   }
+}
+
+/** The {@link ExchangeSetup} of one exchange (a class: per-request objects are never literals, see exchange.ts). */
+class Setup implements ExchangeSetup {
+  constructor(
+    readonly plugins: Plugin[],
+    readonly responseOrder: 'reverse' | 'forward',
+    readonly http: HttpState,
+    readonly pauseTimeoutMs: number,
+    readonly allowHeaderStopIteration: boolean,
+    readonly sink: ExchangeSink | undefined,
+  ) {}
 }
 
 /**
