@@ -7,6 +7,7 @@ import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
 import { PluginFailureError } from '../errors.js'
 import type { ContextBase, StreamContext } from './context.js'
+import { ContextTable } from './context-table.js'
 import type { Plugin } from './plugin.js'
 import { ProcExit } from './hostcalls/wasi.js'
 
@@ -53,7 +54,7 @@ export class WasmVm {
   /** Context the running callback belongs to, and the one hostcalls act on (`proxy_set_effective_context`). */
   current: ContextBase | undefined
   effective: ContextBase | undefined
-  readonly contexts = new Map<number, ContextBase>()
+  readonly contexts = new ContextTable()
   #nextId = 1
   #depth = 0
   failure: PluginFailureError | undefined

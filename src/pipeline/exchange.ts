@@ -9,7 +9,6 @@ import { DataAction, HeaderAction } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import type { ClockTimer } from '../host/clock.js'
 import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
-import type { HeaderPair } from '../abi/pairs.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
 import { Callback } from '../host/vm.js'
@@ -57,6 +56,8 @@ export interface DirectPhases {
   requestBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
   requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
   responseHeaders(status: number, headers?: HeadersInit, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  /** `responseHeaders` with a map whose first entry is `:status`, handed over (not copied). */
+  responseHeadersMap(map: HeaderMap, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
   responseBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
   responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
 }
@@ -87,25 +88,75 @@ const H_EOS: Ev = { t: 'h', eos: true }
 const T: Ev = { t: 't' }
 const headersEvent = (eos: boolean): Ev => (eos ? H_EOS : H)
 
-/** One plugin's state in one direction of an exchange. */
+/**
+ * One plugin's state in one direction of an exchange. The queue of events for the plugin holds
+ * its first event in a field and makes an array only for more (most requests queue one event at a
+ * time); `inbox` shows the whole queue as an array for the rarer paths that edit it.
+ */
 class Slot {
   /** Skipped for this stream (FAIL_OPEN after a failure, or a plugin that failed before). */
   skip: boolean
-  inbox: Ev[] = []
   headers: 'pending' | 'stopSingle' | 'stopAll' | 'passed' = 'pending'
   headersEos = false
   buffering = false
-  buffered: Buffer[] = []
   bufferedLen = 0
   bufferedEos = false
   trailersHeld = false
   sawEos = false
+  #head: Ev | undefined = undefined
+  #rest: Ev[] | undefined = undefined
+  #buffered: Buffer[] | undefined = undefined
 
   constructor(
     readonly plugin: Plugin,
     readonly ctx: StreamContext | undefined,
   ) {
     this.skip = ctx === undefined
+  }
+
+  /** Body chunks this plugin holds (made on first use). */
+  get buffered(): Buffer[] {
+    return (this.#buffered ??= [])
+  }
+
+  set buffered(v: Buffer[]) {
+    this.#buffered = v
+  }
+
+  /** Events queued for this plugin, as an array (edits go to the queue). */
+  get inbox(): Ev[] {
+    const rest = (this.#rest ??= [])
+    if (this.#head !== undefined) {
+      rest.unshift(this.#head)
+      this.#head = undefined
+    }
+    return rest
+  }
+
+  set inbox(v: Ev[]) {
+    this.#head = undefined
+    this.#rest = v
+  }
+
+  /** Number of queued events. */
+  get queued(): number {
+    return (this.#head === undefined ? 0 : 1) + (this.#rest === undefined ? 0 : this.#rest.length)
+  }
+
+  /** Queues an event. */
+  enqueue(ev: Ev): void {
+    if (this.#head === undefined && (this.#rest === undefined || this.#rest.length === 0)) this.#head = ev
+    else (this.#rest ??= []).push(ev)
+  }
+
+  /** The next queued event, or `undefined`. */
+  dequeue(): Ev | undefined {
+    const h = this.#head
+    if (h !== undefined) {
+      this.#head = undefined
+      return h
+    }
+    return this.#rest === undefined || this.#rest.length === 0 ? undefined : this.#rest.shift()
   }
 }
 
@@ -171,6 +222,7 @@ let phases: {
   requestBody(ex: Exchange, chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
   requestTrailers(ex: Exchange, trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
   responseHeaders(ex: Exchange, status: number, headers: HeadersInit, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  responseHeadersMap(ex: Exchange, map: HeaderMap, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
   responseBody(ex: Exchange, chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
   responseTrailers(ex: Exchange, trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
 }
@@ -189,6 +241,9 @@ class Direct implements DirectPhases {
   }
   responseHeaders(status: number, headers: HeadersInit = {}, endOfStream = false) {
     return phases.responseHeaders(this.ex, status, headers, endOfStream)
+  }
+  responseHeadersMap(map: HeaderMap, endOfStream = false) {
+    return phases.responseHeadersMap(this.ex, map, endOfStream)
   }
   responseBody(chunk: Uint8Array, endOfStream = false) {
     return phases.responseBody(this.ex, chunk, endOfStream)
@@ -226,7 +281,7 @@ export class Exchange {
   #notified: Set<StreamContext> | undefined
   #final: { action: 'local' | 'closed'; response?: FinalResponse } | undefined
   #localPending: { response: FinalResponse; viaChain: boolean } | undefined
-  #localBody: Buffer[] = []
+  #localBody: Buffer[] | undefined
   #finished = false
   #timer: ClockTimer | undefined
   #hadRequestTrailers = false
@@ -240,10 +295,11 @@ export class Exchange {
   constructor(setup: ExchangeSetup) {
     this.#s = setup
     const plugins = setup.plugins
-    const req: Slot[] = []
-    const res: Slot[] = []
+    const n = plugins.length
+    const req = new Array<Slot>(n)
+    const res = new Array<Slot>(n)
     let listener: ((c: StreamContext) => void) | undefined
-    for (let i = 0; i < plugins.length; i++) {
+    for (let i = 0; i < n; i++) {
       const plugin = plugins[i]!
       let ctx: StreamContext | undefined
       if (plugin.ready()) {
@@ -253,8 +309,8 @@ export class Exchange {
         // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
         this.#deadPlugin ??= plugin
       }
-      req.push(new Slot(plugin, ctx))
-      res.push(new Slot(plugin, ctx))
+      req[i] = new Slot(plugin, ctx)
+      res[i] = new Slot(plugin, ctx)
     }
     this.#req = new Dir(true, req)
     this.#res = new Dir(false, setup.responseOrder === 'forward' ? res : res.reverse())
@@ -345,7 +401,8 @@ export class Exchange {
       requestHeaders: (ex, endOfStream) => ex.#requestHeaders(endOfStream),
       requestBody: (ex, chunk, endOfStream) => ex.#requestBody(chunk, endOfStream),
       requestTrailers: (ex, trailers) => ex.#requestTrailers(trailers),
-      responseHeaders: (ex, status, headers, endOfStream) => ex.#responseHeaders(status, headers, endOfStream),
+      responseHeaders: (ex, status, headers, endOfStream) => ex.#responseHeaders(responseHeaderMap(status, headers), endOfStream),
+      responseHeadersMap: (ex, map, endOfStream) => ex.#responseHeaders(map, endOfStream),
       responseBody: (ex, chunk, endOfStream) => ex.#responseBody(chunk, endOfStream),
       responseTrailers: (ex, trailers) => ex.#responseTrailers(trailers),
     }
@@ -375,10 +432,10 @@ export class Exchange {
     return this.#feed(this.#req, T, true)
   }
 
-  #responseHeaders(status: number, headers: HeadersInit, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+  #responseHeaders(map: HeaderMap, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
     if (this.#final) return this.#finalResult(this.#res)
     if (this.#res.started) throw stateError('responseHeaders() was already called')
-    this.#s.http.responseHeaders = responseHeaderMap(status, headers)
+    this.#s.http.responseHeaders = map
     this.#s.http.responseCodeDetails ??= 'via_upstream'
     this.#res.started = true
     return this.#feed(this.#res, headersEvent(endOfStream), endOfStream)
@@ -445,7 +502,7 @@ export class Exchange {
       this.#s.http.endMs = this.#s.http.clock.now()
     }
     const w = this.#enqueue(d)
-    if (d.slots.length) d.slots[0]!.inbox.push(ev)
+    if (d.slots.length) d.slots[0]!.enqueue(ev)
     else this.#emit(d, -1, ev)
     this.#pump()
     return this.#result(w)
@@ -495,7 +552,11 @@ export class Exchange {
     const slots = d.slots
     for (let i = 0; i < slots.length && !d.stopped; i++) {
       const slot = slots[i]!
-      while (slot.inbox.length !== 0 && !d.stopped && !this.#final) this.#deliver(d, i, slot.inbox.shift()!)
+      while (!d.stopped && !this.#final) {
+        const ev = slot.dequeue()
+        if (ev === undefined) break
+        this.#deliver(d, i, ev)
+      }
     }
   }
 
@@ -732,7 +793,7 @@ export class Exchange {
     }
     const next = d.slots[i + 1]
     if (next) {
-      next.inbox.push(ev)
+      next.enqueue(ev)
       return
     }
     const sink = this.#s.sink
@@ -747,7 +808,7 @@ export class Exchange {
     } else if (ev.t === 'd') {
       if (ev.eos) d.out.end = true
       if (this.#inLocal && !d.req) {
-        this.#localBody.push(ev.chunk)
+        ;(this.#localBody ??= []).push(ev.chunk)
         return
       }
       if (sink && (d.req ? sink.requestData : sink.responseData)) {
@@ -881,7 +942,7 @@ export class Exchange {
       if (this.#inLocal && !this.#final) {
         if (!this.#res.out.end) return this.#armTimer()
         const headers = this.#s.http.responseHeaders!
-        const body = Buffer.concat(this.#localBody)
+        const body = this.#localBody ? Buffer.concat(this.#localBody) : EMPTY
         this.#final = {
           action: 'local',
           response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
@@ -906,7 +967,7 @@ export class Exchange {
     let held = false
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!
-      if (s.inbox.length !== 0 || blockedOnOutside(s)) return true
+      if (s.queued !== 0 || blockedOnOutside(s)) return true
       if (!s.skip && (s.headers === 'stopSingle' || (s.headers === 'pending' && d.out.headers === undefined))) held = true
     }
     const out = d.out
@@ -963,13 +1024,13 @@ function blockedOnOutside(s: Slot): boolean {
 
 /** The response header map: `:status` first, then the given headers (a given `:status` is dropped). */
 function responseHeaderMap(status: number, headers: HeadersInit): HeaderMap {
-  const given = (headers instanceof HeaderMap ? headers : new HeaderMap(headers)).pairs
-  const pairs: HeaderPair[] = [[':status', String(status)]]
-  for (let i = 0; i < given.length; i++) {
-    const p = given[i]!
-    if (p[0] !== ':status') pairs.push([p[0], p[1]])
+  const given = (headers instanceof HeaderMap ? headers : new HeaderMap(headers)).kv
+  const kv = [':status', String(status)]
+  for (let i = 0; i < given.length; i += 2) {
+    const k = given[i]!
+    if (k !== ':status') kv.push(k, given[i + 1]!)
   }
-  return HeaderMap.fromPairs(pairs)
+  return HeaderMap.fromFlat(kv)
 }
 
 function toBuffer(chunk: Uint8Array): Buffer {

@@ -169,6 +169,15 @@ export class PluginPipeline {
   }
 
   /**
+   * @internal Whether a request on `route` / `service` runs no plugin at all (the adapters then
+   * hand the request on untouched).
+   */
+  runsNoPlugin(route?: string, service?: string): boolean {
+    if (!this.#options.chains) return this.#plugins.length === 0
+    return this.plan({ route, service }).length === 0
+  }
+
+  /**
    * Starts one request through the plugins planned for it.
    * @param request - method, path, authority, headers, client address, route/service
    * @param options - `sink` receives released data as it leaves the chain
@@ -247,18 +256,14 @@ function serviceCluster(service: string): string {
 export function requestHeaderMap(r: ExchangeRequest): HeaderMap {
   const given = r.headers === undefined ? undefined : r.headers instanceof HeaderMap ? r.headers : new HeaderMap(r.headers)
   const authority = r.authority ?? given?.get(':authority') ?? given?.get('host') ?? ''
-  const pairs: Array<[string, string]> = [
-    [':method', r.method ?? given?.get(':method') ?? 'GET'],
-    [':scheme', r.scheme ?? given?.get(':scheme') ?? 'http'],
-    [':authority', authority],
-    [':path', r.path ?? given?.get(':path') ?? '/'],
-  ]
+  const kv = [':method', r.method ?? given?.get(':method') ?? 'GET', ':scheme', r.scheme ?? given?.get(':scheme') ?? 'http', ':authority', authority, ':path', r.path ?? given?.get(':path') ?? '/']
   if (given) {
-    for (const p of given.pairs) {
-      const k = p[0]
+    const g = given.kv
+    for (let i = 0; i < g.length; i += 2) {
+      const k = g[i]!
       if (k === 'host' || k.charCodeAt(0) === 58) continue
-      pairs.push([k, p[1]])
+      kv.push(k, g[i + 1]!)
     }
   }
-  return HeaderMap.fromPairs(pairs)
+  return HeaderMap.fromFlat(kv)
 }
