@@ -9,6 +9,8 @@ export default defineConfig({
     'adapters/koa/index': 'src/adapters/koa/index.ts',
     'adapters/fastify/index': 'src/adapters/fastify/index.ts',
     'cli/index': 'src/cli/index.ts',
+    'testing/index': 'src/testing/index.ts',
+    'testing/vitest': 'src/testing/vitest.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -16,5 +18,5 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
-  external: ['express', 'koa', 'fastify', '@wasmer/wasi'],
+  external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'vitest'],
 })

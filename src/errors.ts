@@ -26,6 +26,10 @@ export const ErrorCodes = {
   PWH_ERR_EXCHANGE_STATE: 'An exchange method was called out of order (e.g. body after end of stream).',
   PWH_ERR_EXCHANGE_ABORTED: 'The exchange was aborted before it completed.',
   PWH_ERR_BUFFER_LIMIT: 'A body buffered for a plugin exceeded the buffer limit (413 for requests, 500 for responses).',
+  // testing (proxy-wasm-host/testing)
+  PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',
+  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout that has no timeout (`timeout_ms` 0).',
+  PWH_ERR_TESTING_STREAM_DONE: 'A stream tester was used after its `done()`.',
 } as const
 
 /** A stable error code. */

@@ -161,6 +161,12 @@ export class Plugin {
     return this.#vm
   }
 
+  /** The tick period the plugin set with `proxy_set_tick_period_milliseconds`, in ms (0: no tick). */
+  get tickPeriodMs(): number {
+    const root = this.#root
+    return root && !root.deleted ? root.tickPeriod : 0
+  }
+
   /**
    * @internal Instantiates a fresh VM and runs start-up (§6.1–6.2): `_initialize` (+`main`) or
    * `_start`, then the root context's create, `proxy_on_vm_start` and `proxy_on_configure`.

@@ -43,6 +43,8 @@ export interface FinalResponse {
   body: Buffer
   /** `response.code_details` (e.g. the details given to `proxy_send_local_response`). */
   details: string
+  /** The gRPC status a plugin gave `proxy_send_local_response` (absent for none, -1). */
+  grpcStatus?: number
 }
 
 /**
@@ -676,6 +678,7 @@ export class Exchange {
     if (lr.body.byteLength && !headers.has('content-type')) headers.set('content-type', 'text/plain')
     http.responseCodeDetails = lr.details
     const response: FinalResponse = { status: lr.status, headers, body: lr.body, details: lr.details }
+    if (lr.grpcStatus >= 0) response.grpcStatus = lr.grpcStatus
     this.#req.stopped = true
     for (const s of this.#req.slots) s.inbox = []
     if (from.req && !http.responseHeadersSent) {
@@ -693,8 +696,11 @@ export class Exchange {
     this.#pump()
   }
 
+  #localGrpcStatus: number | undefined
+
   #startLocal(): void {
     const { response } = this.#localPending!
+    this.#localGrpcStatus = response.grpcStatus
     this.#localPending = undefined
     this.#inLocal = true
     const http = this.#s.http
@@ -778,6 +784,7 @@ export class Exchange {
           action: 'local',
           response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
         }
+        if (this.#localGrpcStatus !== undefined) this.#final.response!.grpcStatus = this.#localGrpcStatus
         // Keep content-length right after response plugins rewrote the body.
         if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))
       }
