@@ -86,7 +86,7 @@ expect.extend({
     const pass = logs.some((l) => l.level === level && (typeof message === 'string' ? l.message.includes(message) : message.test(l.message)))
     return {
       pass,
-      message: () => `expected ${this.isNot ? 'no ' : 'a '}${level} line with ${text(message)}; lines:\n${logs.map(formatLogLine).join('\n') || '(none)'}`,
+      message: () => `expected ${this.isNot ? 'no ' : /^[aeiou]/.test(level) ? 'an ' : 'a '}${level} line with ${text(message)}; lines:\n${logs.map(formatLogLine).join('\n') || '(none)'}`,
     }
   },
 })
