@@ -30,6 +30,7 @@ export const ErrorCodes = {
   PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',
   PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout that has no timeout (`timeout_ms` 0).',
   PWH_ERR_TESTING_STREAM_DONE: 'A stream tester was used after its `done()`.',
+  PWH_ERR_TESTING_CLOSED: 'A tester was used after its `close()`.',
 } as const
 
 /** A stable error code. */

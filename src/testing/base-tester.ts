@@ -62,6 +62,7 @@ export abstract class BaseTester {
    * {@link BaseTester.httpCalls} at once: answer it, then await the result.
    * @param request - method, path, headers, body, route, service, upstream response …
    * @returns the local reply, the request as the upstream got it, and the response the client gets
+   * @throws `PWH_ERR_TESTING_CLOSED` (rejects) after {@link BaseTester.close}
    * @example
    * ```ts
    * const r = await t.request({ path: '/get', headers: { host: 'a.com' } })
@@ -69,6 +70,11 @@ export abstract class BaseTester {
    * ```
    */
   request(request: TestRequest = {}): Promise<RequestResult> {
+    try {
+      this.harness.check('request()')
+    } catch (err) {
+      return Promise.reject(err)
+    }
     return runRequest(this.pipeline, request)
   }
 
@@ -78,6 +84,7 @@ export abstract class BaseTester {
    * real clock by waiting.
    * @param ms - milliseconds
    * @returns once due timers ran and what they started settled
+   * @throws `PWH_ERR_TESTING_CLOSED` (rejects) after {@link BaseTester.close}
    * @example
    * ```ts
    * const pending = t.request({ path: '/' })

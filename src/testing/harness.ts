@@ -4,6 +4,7 @@
  * @module
  */
 import type { LogLevelName } from '../abi/enums.js'
+import { ProxyWasmHostError } from '../errors.js'
 import { systemClock, type Clock } from '../host/clock.js'
 import { WasmPluginHost, type HostOptions } from '../host/host.js'
 import type { ForeignFunction } from '../host/plugin.js'
@@ -75,8 +76,14 @@ export class Harness {
     return this.logCapture.lines
   }
 
+  /** @throws `PWH_ERR_TESTING_CLOSED` after {@link Harness.close} */
+  check(what: string): void {
+    if (this.#closed) throw new ProxyWasmHostError('PWH_ERR_TESTING_CLOSED', `${what} on a tester that was closed; create a tester per test, or close it after its last use`)
+  }
+
   /** Moves the clock (fake) or waits (real), then lets completions settle. */
   async tick(ms: number): Promise<void> {
+    this.check('tick()')
     if (isFakeClock(this.clock)) await (this.clock as FakeClock).advance(ms)
     else {
       await sleep(ms)

@@ -43,7 +43,8 @@ export class PluginTester extends BaseTester {
    * A new stream context, driven one callback at a time with exact inputs.
    * @param options - route, cluster, addresses and properties the stream reads
    * @returns the {@link StreamTester}
-   * @throws `PWH_ERR_PLUGIN_FAILED` when the plugin's VM failed and cannot serve
+   * @throws `PWH_ERR_PLUGIN_FAILED` when the plugin's VM failed and cannot serve;
+   * `PWH_ERR_TESTING_CLOSED` after {@link BaseTester.close}
    * @example
    * ```ts
    * const s = t.stream()
@@ -52,6 +53,7 @@ export class PluginTester extends BaseTester {
    * ```
    */
   stream(options: StreamOptions = {}): StreamTester {
+    this.harness.check('stream()')
     const s = new StreamTester(this.plugin, this.harness.clock, options)
     this.#streams.add(s)
     return s

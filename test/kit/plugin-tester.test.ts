@@ -72,6 +72,18 @@ describe('t.request(): whole requests', () => {
   })
 })
 
+describe('after close()', () => {
+  it('request, stream and tick refuse with PWH_ERR_TESTING_CLOSED; close is idempotent', async () => {
+    const c = await createPluginTester(fixture('go', 'hello-world'))
+    c.close()
+    c.close()
+    await expect(c.request()).rejects.toMatchObject({ code: 'PWH_ERR_TESTING_CLOSED' })
+    await expect(c.tick(1)).rejects.toMatchObject({ code: 'PWH_ERR_TESTING_CLOSED' })
+    expect(() => c.stream()).toThrow(expect.objectContaining({ code: 'PWH_ERR_TESTING_CLOSED' }))
+    expect(c.plugin.closed).toBe(true)
+  })
+})
+
 describe('fake clock', () => {
   it('a request paused for good gets the 504 of the pause timeout when the fake clock passes it', async () => {
     t = await createPluginTester(fixture('wat', 'actions'), { config: '3', clock: 'fake', pauseTimeoutMs: 5000 })
