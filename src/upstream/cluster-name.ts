@@ -8,13 +8,13 @@
 import { isIP } from 'node:net'
 
 /** Fields every parsed name has. */
-interface Base {
+export interface ClusterNameBase {
   /** The name exactly as given. */
   raw: string
 }
 
 /** Fields of an Envoy/Istio cluster name `<direction>|<port>|<subset>|<fqdn>`. */
-interface Envoy extends Base {
+export interface EnvoyClusterFields extends ClusterNameBase {
   /** `outbound` (or `inbound`). */
   direction: string
   /** Service port. */
@@ -35,14 +35,14 @@ interface Envoy extends Base {
  * ```
  */
 export type ClusterName =
-  | (Envoy & { kind: 'k8s'; service: string; namespace: string })
-  | (Envoy & { kind: 'nacos'; service: string; group: string; namespace: string; external: boolean })
-  | (Envoy & { kind: 'static'; service: string })
-  | (Envoy & { kind: 'dns'; service: string })
-  | (Envoy & { kind: 'consul'; service: string; datacenter: string })
-  | (Envoy & { kind: 'fqdn' })
-  | (Base & { kind: 'host'; host: string; port: number | undefined })
-  | (Base & { kind: 'name' })
+  | (EnvoyClusterFields & { kind: 'k8s'; service: string; namespace: string })
+  | (EnvoyClusterFields & { kind: 'nacos'; service: string; group: string; namespace: string; external: boolean })
+  | (EnvoyClusterFields & { kind: 'static'; service: string })
+  | (EnvoyClusterFields & { kind: 'dns'; service: string })
+  | (EnvoyClusterFields & { kind: 'consul'; service: string; datacenter: string })
+  | (EnvoyClusterFields & { kind: 'fqdn' })
+  | (ClusterNameBase & { kind: 'host'; host: string; port: number | undefined })
+  | (ClusterNameBase & { kind: 'name' })
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i
 
@@ -79,7 +79,7 @@ export function parseClusterName(name: string): ClusterName {
   const parts = name.split('|')
   if (parts.length === 4 && /^\d{1,5}$/.test(parts[1]!) && parts[3] !== '') {
     const [direction, p, subset, fqdn] = parts as [string, string, string, string]
-    const base: Envoy = { raw: name, direction, port: Number(p), subset, fqdn }
+    const base: EnvoyClusterFields = { raw: name, direction, port: Number(p), subset, fqdn }
     const labels = fqdn.split('.')
     const last = labels[labels.length - 1]!.toLowerCase()
     if (fqdn.endsWith('.svc.cluster.local') && labels.length >= 5) {

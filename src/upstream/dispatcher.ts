@@ -103,7 +103,7 @@ async function send(agent: Dispatcher, svc: UpstreamService, call: HttpCallout):
   }
   const declared = Number(res.headers['content-length'])
   if (declared > call.maxResponseBytes) {
-    res.body.destroy()
+    discard(res.body)
     return { kind: 'reset', reason: `response body of ${declared} bytes is over ${call.maxResponseBytes}` }
   }
   const chunks: Buffer[] = []
@@ -112,7 +112,7 @@ async function send(agent: Dispatcher, svc: UpstreamService, call: HttpCallout):
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.byteLength
       if (size > call.maxResponseBytes) {
-        res.body.destroy()
+        discard(res.body)
         return { kind: 'reset', reason: `response body over ${call.maxResponseBytes} bytes` }
       }
       chunks.push(chunk)
@@ -127,6 +127,12 @@ async function send(agent: Dispatcher, svc: UpstreamService, call: HttpCallout):
     else if (v !== undefined) trailers.push([k.toLowerCase(), String(v)])
   }
   return { kind: 'response', headers: out, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), trailers }
+}
+
+/** Drops a response body we will not read (an error after destroy is expected, not a crash). */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined)
+  body.destroy()
 }
 
 function errorCode(err: unknown): string {

@@ -18,7 +18,7 @@
  * @module
  */
 export { parseClusterName } from './cluster-name.js'
-export type { ClusterName } from './cluster-name.js'
+export type { ClusterName, ClusterNameBase, EnvoyClusterFields } from './cluster-name.js'
 export type { Endpoint, EndpointSource, UpstreamResolver, UpstreamTarget } from './types.js'
 export { Upstreams, UpstreamService, DEFAULT_EJECT_MS } from './upstreams.js'
 export type { UpstreamMap, UpstreamsOptions } from './upstreams.js'
