@@ -135,7 +135,7 @@ export function dnsResolver(options: DnsResolverOptions = {}): UpstreamResolver 
             entry.expires = Date.now() + refresh
             return entry.list
           }
-          throw new Error(`DNS lookup of ${domain} failed: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.replace('  ', ' '))
+          throw new ProxyWasmHostError('PWH_ERR_UPSTREAM_RESOLVE', `DNS lookup of ${domain} failed: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.replace('  ', ' '), { cause: err })
         },
       )
       return entry.inflight
