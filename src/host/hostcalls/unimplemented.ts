@@ -1,6 +1,6 @@
 /**
  * Hostcalls the ABI lists that this release answers with `Unimplemented` (12), as ngx_wasm_module's
- * `NYI` rows do: HTTP and gRPC callouts, shared data, shared queues, metrics, and the Higress
+ * `NYI` rows do: gRPC callouts, shared data, shared queues, metrics, and the Higress
  * extensions. `docs/abi-support.md` tracks them.
  * @module
  */
@@ -9,8 +9,6 @@ import type { Hostcall } from './util.js'
 
 /** Names answered with `Unimplemented`. @internal */
 export const UNIMPLEMENTED = [
-  'proxy_http_call',
-  'proxy_dispatch_http_call',
   'proxy_grpc_call',
   'proxy_grpc_stream',
   'proxy_grpc_send',
