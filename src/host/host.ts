@@ -14,6 +14,7 @@ import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
+import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
@@ -44,6 +45,12 @@ export interface HostOptions {
   httpDispatcher?: HttpCallDispatcher
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
+  /**
+   * What the Redis cluster names of `proxy_redis_init` / `proxy_redis_call` lead to, e.g.
+   * `{ clusters: { 'outbound|6379||redis.dns': 'redis://127.0.0.1:6379' } }` (see `docs/redis.md`).
+   * Nothing connects until a plugin sends a command.
+   */
+  redis?: RedisOptions
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -124,7 +131,10 @@ export class WasmPluginHost {
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
 
-  /** @param options - logger, WASI provider, limits, foreign functions, failure callback */
+  /**
+   * @param options - logger, WASI provider, limits, foreign functions, failure callback, Redis targets
+   * @throws `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
+   */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.logger = options.logger ?? createConsoleLogger()
@@ -132,6 +142,7 @@ export class WasmPluginHost {
     this.#services = {}
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     if (options.redisBridge) this.#services.redis = options.redisBridge
+    else if (options.redis) this.#services.redis = createRedisBridge(options.redis, { logger: this.logger })
   }
 
   /** Plugins loaded and not closed. */

@@ -357,6 +357,8 @@ export class Plugin {
   }
 
   #cancelPending(root: RootContext | undefined): void {
+    // The root's Redis clients go with it (its pending calls end below without a callback).
+    if (root) this.#rt.services.redis?.release(root)
     if (!root || root.pending.size === 0) return
     const list = [...root.pending.values()]
     root.pending.clear()

@@ -8,6 +8,7 @@ import { httpFieldsHostcalls } from './http-fields.js'
 import { lifecycleHostcalls } from './lifecycle.js'
 import { loggingHostcalls } from './logging.js'
 import { propertiesHostcalls } from './properties.js'
+import { redisHostcalls } from './extensions/redis.js'
 import { streamsHostcalls } from './streams.js'
 import { timersHostcalls } from './timers.js'
 import { unimplementedHostcalls } from './unimplemented.js'
@@ -27,6 +28,7 @@ export function envHostcalls(vm: WasmVm): Record<string, Hostcall> {
     ...streamsHostcalls(vm),
     ...propertiesHostcalls(vm),
     ...ffiHostcalls(vm),
+    ...redisHostcalls(vm),
   }
 }
 
