@@ -9,12 +9,15 @@ import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js
 import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
 import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
+import { createMemorySharedData, createMemorySharedQueues } from '../state/memory.js'
+import { PluginMetrics } from '../state/metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
@@ -51,6 +54,19 @@ export interface HostOptions {
    * Nothing connects until a plugin sends a command.
    */
   redis?: RedisOptions
+  /**
+   * Shared data (`proxy_get/set_shared_data`): `'memory'` (default, this host only), or a store —
+   * the same in-memory store for several hosts, or {@link createRedisSharedState}'s to share it
+   * between processes.
+   */
+  sharedData?: 'memory' | SharedDataStore
+  /** Shared queues (`proxy_*_shared_queue`): `'memory'` (default) or a store, as {@link HostOptions.sharedData}. */
+  sharedQueues?: 'memory' | SharedQueueStore
+  /**
+   * The prom-client registry plugin metrics are exported into (default: a new one, see
+   * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   */
+  metricsRegistry?: Registry
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -133,16 +149,45 @@ export class WasmPluginHost {
 
   /**
    * @param options - logger, WASI provider, limits, foreign functions, failure callback, Redis targets
-   * @throws `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
+   * @throws `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read; `PWH_ERR_CONFIG_INVALID`
+   * when `sharedData` / `sharedQueues` is neither `'memory'` nor a store
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.logger = options.logger ?? createConsoleLogger()
     this.clock = options.clock ?? systemClock
-    this.#services = {}
+    for (const k of ['sharedData', 'sharedQueues'] as const) {
+      const v = options[k]
+      if (v !== undefined && v !== 'memory' && (typeof v !== 'object' || v === null)) {
+        throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
+      }
+    }
+    this.#services = {
+      sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
+      sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
+      metrics: new PluginMetrics({
+        ...(options.metricsRegistry ? { registry: options.metricsRegistry } : {}),
+        warn: (message) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' }),
+      }),
+    }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     if (options.redisBridge) this.#services.redis = options.redisBridge
     else if (options.redis) this.#services.redis = createRedisBridge(options.redis, { logger: this.logger })
+  }
+
+  /**
+   * The prom-client registry with every metric the plugins define, under the names Envoy's
+   * Prometheus endpoint shows (`wasmcustom.<name>` → `<name>`, see `docs/state-and-metrics.md`).
+   * prom-client is loaded on first use.
+   * @example
+   * ```ts
+   * app.get('/metrics', async (_req, res) => {
+   *   res.type(host.metricsRegistry.contentType).send(await host.metricsRegistry.metrics())
+   * })
+   * ```
+   */
+  get metricsRegistry(): Registry {
+    return this.#services.metrics!.registry
   }
 
   /** Plugins loaded and not closed. */

@@ -6,7 +6,8 @@
 import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
+import type { PluginMetrics } from '../state/metrics.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
@@ -28,6 +29,9 @@ export type ForeignFunction = (args: Buffer, source: { plugin: string; contextId
 export interface HostServices {
   http?: HttpCallDispatcher
   redis?: RedisBridge
+  sharedData?: SharedDataStore
+  sharedQueues?: SharedQueueStore
+  metrics?: PluginMetrics
 }
 
 /** Everything a {@link Plugin} needs from its host. @internal */
