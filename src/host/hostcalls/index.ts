@@ -9,6 +9,10 @@ import { httpFieldsHostcalls } from './http-fields.js'
 import { lifecycleHostcalls } from './lifecycle.js'
 import { loggingHostcalls } from './logging.js'
 import { propertiesHostcalls } from './properties.js'
+import { redisHostcalls } from './extensions/redis.js'
+import { metricsHostcalls } from './metrics.js'
+import { sharedDataHostcalls } from './shared-data.js'
+import { sharedQueueHostcalls } from './shared-queue.js'
 import { streamsHostcalls } from './streams.js'
 import { timersHostcalls } from './timers.js'
 import { unimplementedHostcalls } from './unimplemented.js'
@@ -29,6 +33,10 @@ export function envHostcalls(vm: WasmVm): Record<string, Hostcall> {
     ...propertiesHostcalls(vm),
     ...ffiHostcalls(vm),
     ...httpCallsHostcalls(vm),
+    ...redisHostcalls(vm),
+    ...sharedDataHostcalls(vm),
+    ...sharedQueueHostcalls(vm),
+    ...metricsHostcalls(vm),
   }
 }
 
