@@ -12,6 +12,7 @@ export default defineConfig({
     'adapters/koa/index': 'src/adapters/koa/index.ts',
     'adapters/fastify/index': 'src/adapters/fastify/index.ts',
     'cli/index': 'src/cli/index.ts',
+    'upstream/index': 'src/upstream/index.ts',
     'testing/index': 'src/testing/index.ts',
     'testing/vitest': 'src/testing/vitest.ts',
   },
