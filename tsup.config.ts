@@ -22,6 +22,12 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
+  // The CJS build gets `import.meta.url` as its file's URL (src/state/require.ts needs it). Only
+  // that: tsup's `shims` would also give the ESM build a `__filename`, which src/cli relies on not having.
+  esbuildOptions(options, { format }) {
+    if (format === 'cjs') options.define = { ...options.define, 'import.meta.url': '__pwh_import_meta_url' }
+  },
+  banner: ({ format }) => (format === 'cjs' ? { js: "const __pwh_import_meta_url = require('node:url').pathToFileURL(__filename).href;" } : {}),
   // `proxy-wasm-host --version`.
   define: { __PWH_VERSION__: JSON.stringify(pkg.version) },
   external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'vitest'],

@@ -8,6 +8,7 @@ import type { RecordedHttpCall } from './http-calls.js'
 import { formatLogLine, type TestLogLine } from './logs.js'
 import type { RecordedRedisCall, RecordedRedisInit } from './redis-calls.js'
 import { runRequest, type RequestResult, type TestRequest } from './request.js'
+import { TestMetrics, TestSharedData } from './state.js'
 
 /** Logs, recorded calls, the clock and whole requests: what every tester offers. */
 export abstract class BaseTester {
@@ -54,6 +55,24 @@ export abstract class BaseTester {
   get redisInits(): readonly RecordedRedisInit[] {
     return this.harness.redis.inits
   }
+
+  /** The plugins' metrics, by the name they defined (read through the host's prom-client registry). */
+  get metrics(): TestMetrics {
+    return (this.#metrics ??= new TestMetrics(this.harness.host))
+  }
+
+  /** Shared data of the host (`proxy_get/set_shared_data`), for the plugin's `vm_id` by default. */
+  get sharedData(): TestSharedData {
+    return (this.#sharedData ??= new TestSharedData(this.harness.sharedData, this.defaultVmId))
+  }
+
+  /** @internal the `vm_id` {@link BaseTester.sharedData} reads by default. */
+  protected get defaultVmId(): string {
+    return ''
+  }
+
+  #metrics: TestMetrics | undefined
+  #sharedData: TestSharedData | undefined
 
   /**
    * Runs one whole request: request headers, body and trailers through the plugins, then the fake

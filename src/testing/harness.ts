@@ -8,6 +8,9 @@ import { ProxyWasmHostError } from '../errors.js'
 import { systemClock, type Clock } from '../host/clock.js'
 import { WasmPluginHost, type HostOptions } from '../host/host.js'
 import type { ForeignFunction } from '../host/plugin.js'
+import type { SharedDataStore } from '../host/services.js'
+import type { RedisOptions } from '../redis/bridge.js'
+import { createMemorySharedData } from '../state/memory.js'
 import type { WasiOption } from '../host/wasi-provider.js'
 import { createFakeClock, isFakeClock, type FakeClock } from './fake-clock.js'
 import { flush, sleep } from './flush.js'
@@ -30,6 +33,11 @@ export interface TesterOptions {
   upstreams?: readonly string[]
   /** Redis cluster names that exist; others get `BadArgument` (default: every name exists). */
   redisClusters?: readonly string[]
+  /**
+   * A real Redis instead of the recorder: a `redis://` URL every cluster name leads to, or the
+   * host's `redis` option (`{ clusters: { name: url } }`). `redisCalls` then stays empty.
+   */
+  redis?: string | RedisOptions
   /** How long a paused request may wait before the host answers 504 (default 60 s, on the tester's clock). */
   pauseTimeoutMs?: number
   /** WASI provider (default the host's sandbox). */
@@ -47,6 +55,7 @@ export class Harness {
   readonly logCapture: LogCapture
   readonly http: HttpCallRecorder
   readonly redis: RedisCallRecorder
+  readonly sharedData: SharedDataStore = createMemorySharedData()
   readonly pauseTimeoutMs: number
   readonly #closers: Array<() => void> = []
   #closed = false
@@ -62,8 +71,10 @@ export class Harness {
       logger: this.logCapture.logger,
       clock: this.clock,
       httpDispatcher: this.http,
-      redisBridge: this.redis,
+      sharedData: this.sharedData,
     }
+    if (options.redis === undefined) hostOptions.redisBridge = this.redis
+    else hostOptions.redis = typeof options.redis === 'string' ? { fallback: options.redis } : options.redis
     if (options.wasi !== undefined) hostOptions.wasi = options.wasi
     if (options.foreignFunctions) hostOptions.foreignFunctions = options.foreignFunctions
     if (options.limits) hostOptions.limits = options.limits

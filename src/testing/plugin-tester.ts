@@ -34,6 +34,11 @@ export class PluginTester extends BaseTester {
     })
   }
 
+  /** @internal */
+  protected override get defaultVmId(): string {
+    return this.plugin.vmId
+  }
+
   /** The tick period the plugin set (`proxy_set_tick_period_milliseconds`), 0 for none. */
   get tickPeriodMs(): number {
     return this.plugin.tickPeriodMs

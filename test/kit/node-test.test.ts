@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { build } from 'tsup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import tsupConfig from '../../tsup.config.js'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../..', import.meta.url))
 // A private copy: other work in the repository may rebuild or clean dist/ while tests run.
 const out = join(root, 'node_modules/.cache/proxy-wasm-host-kit-test', String(process.pid))
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown>; dependencies: Record<string, string> }
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown> }
 
 /** The child's environment without vitest's variables (the shared file picks its runner by them). */
 function env(): NodeJS.ProcessEnv {
@@ -27,17 +28,16 @@ beforeAll(async () => {
   mkdirSync(join(out, 'test/kit'), { recursive: true })
   const exportsMap = { './testing': pkg.exports['./testing']!, './testing/vitest': pkg.exports['./testing/vitest']! }
   writeFileSync(join(out, 'package.json'), JSON.stringify({ name: pkg.name, type: 'module', exports: exportsMap }))
-  // The package's own build (tsup, ESM + CJS, the same entry names), without type declarations.
+  // The package's own build (tsup.config.ts: ESM + CJS, the same entry names and options), only
+  // the testing entries, without type declarations.
   await build({
+    ...tsupConfig,
     config: false,
     entry: { 'testing/index': join(root, 'src/testing/index.ts'), 'testing/vitest': join(root, 'src/testing/vitest.ts') },
     outDir: join(out, 'dist'),
-    format: ['esm', 'cjs'],
-    target: 'node20',
-    splitting: true,
     dts: false,
+    sourcemap: false,
     silent: true,
-    external: [...Object.keys(pkg.dependencies), 'vitest'],
   })
   for (const f of ['seeds.test.mjs', 'framework.mjs']) copyFileSync(join(root, 'test/kit', f), join(out, 'test/kit', f))
   symlinkSync(join(root, 'fixtures'), join(out, 'fixtures'), 'dir')
@@ -48,20 +48,25 @@ afterAll(() => rmSync(out, { recursive: true, force: true }))
 describe('proxy-wasm-host/testing as a package', () => {
   it('node --test runs the seed test file against the built kit', async () => {
     const { stdout } = await run(process.execPath, ['--test', '--test-reporter=tap', join(out, 'test/kit/seeds.test.mjs')], { cwd: out, env: env() })
-    expect(stdout).toMatch(/^# tests 6$/m)
-    expect(stdout).toMatch(/^# pass 6$/m)
+      .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: `${err.stdout ?? ''}${err.stderr ?? ''}` }))
+    expect(stdout).toMatch(/^# tests 11$/m)
+    expect(stdout).toMatch(/^# pass 11$/m)
     expect(stdout).toMatch(/^# fail 0$/m)
     expect(stdout).toContain('ok 1 - seed examples')
   })
 
-  it('is imported (ESM) and required (CJS) by name', async () => {
-    const wasm = JSON.stringify(join(root, 'fixtures/build/go/hello-world.wasm'))
-    const body = `const t = await createPluginTester(${wasm}); const r = await t.request({ headers: { host: 'a' } }); console.log(r.localResponse.status, r.localResponse.text); t.close()`
+  it('is imported (ESM) and required (CJS) by name, prom-client loaded on demand in both', async () => {
+    const wasm = (name: string) => JSON.stringify(join(root, `fixtures/build/go/${name}.wasm`))
+    const body = [
+      `const t = await createPluginTester(${wasm('hello-world')}); const r = await t.request({ headers: { host: 'a' } }); t.close()`,
+      `const m = await createPluginTester(${wasm('metrics')}); await m.request({ headers: { host: 'a' } }); const n = await m.metrics.get('demo.requests_total'); m.close()`,
+      'console.log(r.localResponse.status, r.localResponse.text, n)',
+    ].join('\n')
     writeFileSync(join(out, 'esm.mjs'), `import { createPluginTester } from 'proxy-wasm-host/testing'\n${body}\n`)
-    writeFileSync(join(out, 'cjs.cjs'), `const { createPluginTester } = require('proxy-wasm-host/testing');\n(async () => { ${body} })()\n`)
+    writeFileSync(join(out, 'cjs.cjs'), `const { createPluginTester } = require('proxy-wasm-host/testing');\n(async () => {\n${body}\n})()\n`)
     const esm = await run(process.execPath, [join(out, 'esm.mjs')], { cwd: out, env: env() })
     const cjs = await run(process.execPath, [join(out, 'cjs.cjs')], { cwd: out, env: env() })
-    expect(esm.stdout).toBe('200 hello world\n')
-    expect(cjs.stdout).toBe('200 hello world\n')
+    expect(esm.stdout).toBe('200 hello world 1\n')
+    expect(cjs.stdout).toBe('200 hello world 1\n')
   })
 })
