@@ -71,6 +71,12 @@ export interface HostOptions {
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
   /**
+   * Compiled modules by SHA-256, shared by the hosts given the same map (the test kit shares one
+   * per process, so that each tester does not compile the same binary again). Default: per host.
+   * @internal
+   */
+  compileCache?: Map<string, Promise<CompiledPlugin>>
+  /**
    * What the Redis cluster names of `proxy_redis_init` / `proxy_redis_call` lead to, e.g.
    * `{ clusters: { 'outbound|6379||redis.dns': 'redis://127.0.0.1:6379' } }` (see `docs/redis.md`).
    * Nothing connects until a plugin sends a command.
@@ -164,7 +170,7 @@ export class WasmPluginHost {
   /** The clock plugins read and set timers on. */
   readonly clock: Clock
   readonly #options: HostOptions
-  readonly #compiled = new Map<string, Promise<CompiledPlugin>>()
+  readonly #compiled: Map<string, Promise<CompiledPlugin>>
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
@@ -180,6 +186,7 @@ export class WasmPluginHost {
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
+    this.#compiled = options.compileCache ?? new Map()
     this.logger = options.logger ?? createConsoleLogger()
     this.clock = options.clock ?? systemClock
     const clock = this.clock

@@ -68,6 +68,7 @@ export class Harness {
     this.redis = new RedisCallRecorder(options.redisClusters ? { clusters: options.redisClusters } : {})
     this.pauseTimeoutMs = options.pauseTimeoutMs ?? 60_000
     const hostOptions: HostOptions = {
+      compileCache,
       logger: this.logCapture.logger,
       clock: this.clock,
       httpDispatcher: this.http,
@@ -118,6 +119,10 @@ export class Harness {
     registry.delete(this)
   }
 }
+
+// One compile per binary per process: a tester per test would otherwise compile the same plugin
+// again each time (tens of ms for a Go plugin; bench/testing.mjs).
+const compileCache: NonNullable<HostOptions['compileCache']> = new Map()
 
 /**
  * Testers created and not closed yet (the vitest subpath prints their logs when a test fails).

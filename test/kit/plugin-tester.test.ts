@@ -1,5 +1,6 @@
 // createPluginTester as a plugin author uses it (vitest, the matchers subpath), on the Go fixtures.
-import { afterEach, describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import 'proxy-wasm-host/testing/vitest'
 import { createPluginTester, type PluginTester } from 'proxy-wasm-host/testing'
 import { fixture } from '../helpers.js'
@@ -69,6 +70,25 @@ describe('t.request(): whole requests', () => {
     const err = await createPluginTester(fixture('go', 'strict-config'), { config: {} }).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'PWH_ERR_PLUGIN_CONFIGURE_FAILED' })
     expect((err as Error).message).toContain("[warn] [strict-config#1] [strict-config] [nil] [nil] parse rule config failed: missing required field 'required'")
+  })
+})
+
+describe('compile cache', () => {
+  it('testers compile a binary once per process, and each runs its own VM', async () => {
+    // A binary no other test used: the module plus a custom section.
+    const bytes = Buffer.concat([readFileSync(fixture('go', 'hello-mock')), Buffer.from([0, 6, 5]), Buffer.from('cache')])
+    const compile = vi.spyOn(WebAssembly, 'compile')
+    try {
+      const a = await createPluginTester(bytes, { config: { mockEnable: true } })
+      const b = await createPluginTester(bytes, { config: { mockEnable: false } })
+      expect(compile).toHaveBeenCalledTimes(1)
+      expect(await a.request({ headers: { host: 'h' } })).toAnswer(200)
+      expect((await b.request({ headers: { host: 'h' } })).upstreamRequest).toHaveHeader('hello', 'world')
+      a.close()
+      b.close()
+    } finally {
+      compile.mockRestore()
+    }
   })
 })
 
