@@ -8,7 +8,7 @@ import { fixture } from '../helpers.js'
 
 afterEach(() => vi.useRealTimers())
 
-describe('vi.useFakeTimers() before load', () => {
+describe('vi.useFakeTimers() and Go plugins', () => {
   it('a Go plugin loads and serves, and its ticks run on real timers', async () => {
     vi.useFakeTimers()
     vi.setSystemTime(0)
@@ -18,6 +18,18 @@ describe('vi.useFakeTimers() before load', () => {
       const r = await t.request({ headers: { host: 'a' } })
       expect(r.upstreamRequest).toHaveHeader('x-resumed', 'tick')
       expect(t).toHaveLogged('info', 'resumed 1')
+    } finally {
+      t.close()
+    }
+  })
+
+  it('installed after load too', async () => {
+    const t = await createPluginTester(fixture('go', 'pause-tick'))
+    try {
+      vi.useFakeTimers()
+      vi.setSystemTime(0)
+      const r = await t.request({ headers: { host: 'a' } })
+      expect(r.upstreamRequest).toHaveHeader('x-resumed', 'tick')
     } finally {
       t.close()
     }
