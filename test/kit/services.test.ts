@@ -43,6 +43,16 @@ describe('HTTP callouts', () => {
     expect(await pending).toAnswer(504, 'plugin pause timeout')
   })
 
+  it('one callback at a time: the header callback pauses, the answer resumes the stream', async () => {
+    t = await createPluginTester(fixture('go', 'http-call'), { config: httpCall })
+    const s = t.stream()
+    expect(await s.requestHeaders([[':authority', 'a.com'], [':path', '/'], [':method', 'GET']], { endOfStream: false })).toBe('StopIteration')
+    expect(s.resumes).toEqual([])
+    await t.httpCalls[0]!.respond({ headers: { 'x-token': 't1' } })
+    expect(s.resumes).toEqual(['request'])
+    expect(s.request.headers).toHaveHeader('x-token', 't1')
+  })
+
   it('a callout from a tick, answered; the reply reaches the root context', async () => {
     t = await createPluginTester(fixture('go', 'callout-tick'), { config: { cluster: 'outbound|80||svc.static', host: 'svc' }, clock: 'fake' })
     const next = t.httpCalls.next()
