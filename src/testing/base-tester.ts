@@ -10,7 +10,15 @@ import type { RecordedRedisCall, RecordedRedisInit } from './redis-calls.js'
 import { runRequest, type RequestResult, type TestRequest } from './request.js'
 import { TestMetrics, TestSharedData } from './state.js'
 
-/** Logs, recorded calls, the clock and whole requests: what every tester offers. */
+/**
+ * Logs, recorded calls, the clock and whole requests: what every tester offers.
+ *
+ * @example
+ * ```ts
+ * const r = await t.request({ path: '/', headers: { host: 'a.com' } })
+ * t.logs.filter((l) => l.level === 'warn')
+ * ```
+ */
 export abstract class BaseTester {
   /** @internal */
   protected readonly harness: Harness

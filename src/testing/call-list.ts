@@ -13,6 +13,14 @@ export interface RecordedCall {
 /**
  * Every call a recorder saw, oldest first (answered ones stay, so indexes never move), with
  * helpers for the ones still pending.
+ *
+ * @example
+ * ```ts
+ * const pending = t.request({ path: '/' })
+ * const call = await t.httpCalls.next()   // or t.httpCalls[0], t.httpCalls.last
+ * await call.respond({ status: 200 })
+ * t.httpCalls.pending                     // []
+ * ```
  */
 export class CallList<T extends RecordedCall> extends Array<T> {
   readonly #waiters: Array<(call: T) => void> = []

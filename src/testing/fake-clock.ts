@@ -103,7 +103,15 @@ export function createFakeClock(options: FakeClockOptions = {}): FakeClock {
   return clock
 }
 
-/** Whether `clock` is a {@link FakeClock}. */
+/**
+ * Whether `clock` is a {@link FakeClock}.
+ * @param clock - any clock
+ * @returns true for a fake clock
+ * @example
+ * ```ts
+ * if (isFakeClock(t.clock)) await t.clock.advance(1000)
+ * ```
+ */
 export function isFakeClock(clock: Clock): clock is FakeClock {
   return (clock as Partial<FakeClock>).fake === true && typeof (clock as Partial<FakeClock>).advance === 'function'
 }

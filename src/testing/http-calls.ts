@@ -33,7 +33,16 @@ export interface HttpCallReply {
  */
 export type HttpCallFailure = 'timeout' | 'reset' | 'connect-failure'
 
-/** One callout a plugin made (`proxy_http_call` / `proxy_dispatch_http_call`). */
+/**
+ * One callout a plugin made (`proxy_http_call` / `proxy_dispatch_http_call`).
+ *
+ * @example
+ * ```ts
+ * const pending = t.request({ path: '/' })
+ * t.httpCalls[0].upstream // 'outbound|80||auth.static'
+ * await t.httpCalls[0].respond({ status: 200, headers: { 'x-token': 'abc' } })
+ * ```
+ */
 export interface RecordedHttpCall extends RecordedCall {
   /** The upstream (cluster) name exactly as the plugin gave it. */
   readonly upstream: string

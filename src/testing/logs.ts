@@ -41,6 +41,10 @@ export class LogCapture {
  * One line as `[level] [plugin#context] message`.
  * @param line - a captured line
  * @returns the text
+ * @example
+ * ```ts
+ * t.logs.map(formatLogLine) // ['[warn] [my-plugin#2] config is empty']
+ * ```
  */
 export function formatLogLine(line: TestLogLine): string {
   return `[${line.level}] [${line.plugin}#${line.contextId}] ${line.message}`

@@ -14,6 +14,12 @@ export interface PipelineTesterOptions extends TesterOptions, Omit<ConfigLoadOpt
  * `filter_chains`, or a pipeline file), loaded from their real binaries and run in gateway order
  * (phase, priority; match rules delivered as Higress does), with the same fakes as
  * {@link PluginTester}.
+ *
+ * @example
+ * ```ts
+ * const t = await createPipelineTester('gateway.yaml')
+ * t.plan({ route: 'api' }) // ['auth', 'stamp']
+ * ```
  */
 export class PipelineTester extends BaseTester {
   /** The pipeline built from the configuration. */

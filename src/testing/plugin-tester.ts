@@ -16,6 +16,13 @@ export interface PluginTesterOptions
 /**
  * One plugin loaded from its real binary, with a fake outside world: recorded callouts and Redis
  * calls, captured logs, and (with `clock: 'fake'`) a clock the test moves.
+ *
+ * @example
+ * ```ts
+ * const t = await createPluginTester('./main.wasm', { clock: 'fake' })
+ * const pending = t.request({ path: '/' })
+ * await t.tick(t.tickPeriodMs)
+ * ```
  */
 export class PluginTester extends BaseTester {
   /** The loaded plugin. */

@@ -18,7 +18,16 @@ import { flush } from './flush.js'
  */
 export type RespValue = number | bigint | string | Uint8Array | null | Error | { simple: string } | readonly RespValue[]
 
-/** One Redis command a plugin sent. */
+/**
+ * One Redis command a plugin sent.
+ *
+ * @example
+ * ```ts
+ * const pending = t.request({ path: '/' })
+ * t.redisCalls[0].command // ['incr', '1735689600']
+ * await t.redisCalls[0].respond(1)
+ * ```
+ */
 export interface RecordedRedisCall extends RecordedCall {
   /** The cluster name as the plugin gave it (without the `?…` options of `proxy_redis_init`). */
   readonly cluster: string

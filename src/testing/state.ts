@@ -19,6 +19,12 @@ export interface TestHistogram {
  * The plugins' metrics (`proxy_define_metric` …), read by the name the plugin defined, through the
  * host's prom-client registry (`host.metricsRegistry`), where they appear under the names Envoy's
  * Prometheus endpoint shows.
+ *
+ * @example
+ * ```ts
+ * await t.request({ path: '/' })
+ * expect(await t.metrics.get('demo.requests_total')).toBe(1)
+ * ```
  */
 export class TestMetrics {
   readonly #host: WasmPluginHost
@@ -85,7 +91,16 @@ export interface TestSharedDataEntry {
   cas: number
 }
 
-/** Shared data (`proxy_get/set_shared_data`) of the tester's host, per `vm_id`. */
+/**
+ * Shared data (`proxy_get/set_shared_data`) of the tester's host, per `vm_id`.
+ *
+ * @example
+ * ```ts
+ * t.sharedData.set('hits', '41')
+ * await t.request({ path: '/' })
+ * t.sharedData.get('hits')?.text // what the plugin wrote
+ * ```
+ */
 export class TestSharedData {
   readonly #store: SharedDataStore
   readonly #vmId: string
