@@ -27,8 +27,6 @@ export const UNIMPLEMENTED = [
   'proxy_remove_metric',
   'proxy_redis_init',
   'proxy_redis_call',
-  'proxy_get_upstream_hosts',
-  'proxy_set_upstream_override_host',
   'proxy_inject_encoded_data_to_filter_chain',
 ] as const
 
