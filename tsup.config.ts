@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { defineConfig } from 'tsup'
+
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }
 
 // Entries match the exports map of package.json, one per subpath.
 export default defineConfig({
@@ -17,5 +20,7 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
+  // `proxy-wasm-host --version`.
+  define: { __PWH_VERSION__: JSON.stringify(pkg.version) },
   external: ['express', 'koa', 'fastify', '@wasmer/wasi'],
 })

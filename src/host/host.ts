@@ -9,7 +9,7 @@ import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js
 import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
@@ -17,6 +17,10 @@ import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wa
 import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
 import type { UpstreamResolver } from '../upstream/types.js'
 import { Upstreams, type UpstreamMap } from '../upstream/upstreams.js'
+import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
+import { createMemorySharedData, createMemorySharedQueues } from '../state/memory.js'
+import { PluginMetrics } from '../state/metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
@@ -66,6 +70,25 @@ export interface HostOptions {
   httpDispatcher?: HttpCallDispatcher
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
+  /**
+   * What the Redis cluster names of `proxy_redis_init` / `proxy_redis_call` lead to, e.g.
+   * `{ clusters: { 'outbound|6379||redis.dns': 'redis://127.0.0.1:6379' } }` (see `docs/redis.md`).
+   * Nothing connects until a plugin sends a command.
+   */
+  redis?: RedisOptions
+  /**
+   * Shared data (`proxy_get/set_shared_data`): `'memory'` (default, this host only), or a store —
+   * the same in-memory store for several hosts, or {@link createRedisSharedState}'s to share it
+   * between processes.
+   */
+  sharedData?: 'memory' | SharedDataStore
+  /** Shared queues (`proxy_*_shared_queue`): `'memory'` (default) or a store, as {@link HostOptions.sharedData}. */
+  sharedQueues?: 'memory' | SharedQueueStore
+  /**
+   * The prom-client registry plugin metrics are exported into (default: a new one, see
+   * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   */
+  metricsRegistry?: Registry
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -149,8 +172,11 @@ export class WasmPluginHost {
   #ownDispatcher: ClosableHttpDispatcher | undefined
 
   /**
-   * @param options - logger, WASI provider, limits, upstreams and resolvers, foreign functions, failure callback
-   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL or a resolver is not one
+   * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
+   * state stores, foreign functions, failure callback
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one, or
+   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store; `PWH_ERR_REDIS_TARGET` when a
+   * `redis` target cannot be read
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
@@ -163,10 +189,40 @@ export class WasmPluginHost {
       now: () => clock.now(),
       log: (level, message) => this.logger.log(level, message, { plugin: 'upstream', contextId: 0, origin: 'host' }),
     })
-    this.#services = { upstreams: this.#upstreams }
+    for (const k of ['sharedData', 'sharedQueues'] as const) {
+      const v = options[k]
+      if (v !== undefined && v !== 'memory' && (typeof v !== 'object' || v === null)) {
+        throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
+      }
+    }
+    this.#services = {
+      upstreams: this.#upstreams,
+      sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
+      sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
+      metrics: new PluginMetrics({
+        ...(options.metricsRegistry ? { registry: options.metricsRegistry } : {}),
+        warn: (message) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' }),
+      }),
+    }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
     if (options.redisBridge) this.#services.redis = options.redisBridge
+    else if (options.redis) this.#services.redis = createRedisBridge(options.redis, { logger: this.logger })
+  }
+
+  /**
+   * The prom-client registry with every metric the plugins define, under the names Envoy's
+   * Prometheus endpoint shows (`wasmcustom.<name>` → `<name>`, see `docs/state-and-metrics.md`).
+   * prom-client is loaded on first use.
+   * @example
+   * ```ts
+   * app.get('/metrics', async (_req, res) => {
+   *   res.type(host.metricsRegistry.contentType).send(await host.metricsRegistry.metrics())
+   * })
+   * ```
+   */
+  get metricsRegistry(): Registry {
+    return this.#services.metrics!.registry
   }
 
   /**

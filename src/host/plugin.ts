@@ -6,7 +6,8 @@
 import { LOG_LEVEL_NAMES, MapType, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge, UpstreamHostsSource } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore, UpstreamHostsSource } from './services.js'
+import type { PluginMetrics } from '../state/metrics.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
@@ -29,6 +30,9 @@ export interface HostServices {
   http?: HttpCallDispatcher
   redis?: RedisBridge
   upstreams?: UpstreamHostsSource
+  sharedData?: SharedDataStore
+  sharedQueues?: SharedQueueStore
+  metrics?: PluginMetrics
 }
 
 /** Everything a {@link Plugin} needs from its host. @internal */
@@ -360,6 +364,8 @@ export class Plugin {
   }
 
   #cancelPending(root: RootContext | undefined): void {
+    // The root's Redis clients go with it (its pending calls end below without a callback).
+    if (root) this.#rt.services.redis?.release(root)
     if (!root || root.pending.size === 0) return
     const list = [...root.pending.values()]
     root.pending.clear()

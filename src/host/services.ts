@@ -106,3 +106,62 @@ export interface RedisBridge {
   /** Forgets `owner`'s clients (its root context shut down). */
   release(owner: object): void
 }
+
+/** A shared-data value and its CAS (ABI §2.10). */
+export interface SharedDataEntry {
+  /** The bytes stored. */
+  value: Buffer
+  /** Compare-and-swap token: changes with every write; never 0. */
+  cas: number
+}
+
+/**
+ * Shared data (`proxy_get_shared_data` / `proxy_set_shared_data`, ABI §2.10): a key-value store per
+ * `vm_id` with compare-and-swap. Calls are synchronous (hostcalls are); a store that cannot answer
+ * throws, and the plugin gets `InternalFailure`.
+ */
+export interface SharedDataStore {
+  /**
+   * Reads a key.
+   * @returns the value and its CAS, or `undefined` when the key does not exist
+   */
+  get(vmId: string, key: string): SharedDataEntry | undefined
+  /**
+   * Writes a key: `cas` 0 writes unconditionally; otherwise the write happens only when the key is
+   * new or its CAS is still `cas`. Every write gets a new CAS from one counter (from 1, never 0).
+   * @returns `true` when written, `false` on a CAS mismatch
+   */
+  set(vmId: string, key: string, value: Buffer, cas: number): boolean
+  /** Releases connections or threads (called by the host that created the store). */
+  close?(): void
+}
+
+/**
+ * Shared queues (ABI §2.11): FIFO queues named `(vm_id, name)`, with ids from one counter (from 1).
+ * The last root context that registered a queue is its receiver and is told of every enqueue.
+ */
+export interface SharedQueueStore {
+  /**
+   * Creates or reopens queue `(vmId, name)` and makes `onReady` its receiver (replacing the last one).
+   * @param onReady - called asynchronously once per item enqueued (from any process for shared stores)
+   * @returns the queue id
+   */
+  register(vmId: string, name: string, onReady: (queueId: number) => void): number
+  /**
+   * Finds an existing queue.
+   * @returns its id, or `undefined` when no one registered it
+   */
+  resolve(vmId: string, name: string): number | undefined
+  /**
+   * Appends an item and schedules the receiver's `onReady`.
+   * @returns `false` when the id is unknown
+   */
+  enqueue(queueId: number, value: Buffer): boolean
+  /**
+   * Takes the oldest item.
+   * @returns the item, `null` when the queue is empty, `undefined` when the id is unknown
+   */
+  dequeue(queueId: number): Buffer | null | undefined
+  /** Releases connections or threads (called by the host that created the store). */
+  close?(): void
+}

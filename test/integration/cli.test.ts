@@ -257,3 +257,28 @@ describe('proxy-wasm-host inspect', () => {
     expect(out).toMatch(/^error PWH_ERR_PLUGIN_READ: .*missing\.wasm/m)
   })
 })
+
+describe('proxy-wasm-host usage', () => {
+  it('prints the version and per-command help', async () => {
+    const version = await runToEnd(['--version'])
+    expect(version.code).toBe(0)
+    expect(version.out).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version)
+    const serveHelp = await runToEnd(['serve', '--help'])
+    expect(serveHelp.code).toBe(0)
+    expect(serveHelp.out).toMatch(/^Usage: proxy-wasm-host serve \[options\]$/m)
+    expect(serveHelp.out).toMatch(/^\s+--plugin <file\.wasm\[=config\]>/m)
+    const inspectHelp = await runToEnd(['inspect', '-h'])
+    expect(inspectHelp.out).toMatch(/^Usage: proxy-wasm-host inspect \[options\] <file\.wasm>$/m)
+    expect((await runToEnd(['help', 'serve'])).out).toBe(serveHelp.out)
+  })
+
+  it('suggests the flag, value or command meant', async () => {
+    const flag = await runToEnd(['serve', '--prot', '0'])
+    expect(flag.code).toBe(1)
+    expect(flag.out).toMatch(/^error PWH_ERR_CONFIG_INVALID: serve: unknown option --prot; did you mean --port\?/m)
+    const value = await runToEnd(['serve', '--log-level', 'warning'])
+    expect(value.out).toMatch(/--log-level must be one of trace, debug, info, warn, error, critical, got "warning"; did you mean warn\?/)
+    const command = await runToEnd(['inspct', 'x.wasm'])
+    expect(command.out).toMatch(/unknown command "inspct"; did you mean inspect\?/)
+  })
+})

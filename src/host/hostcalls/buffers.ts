@@ -3,6 +3,7 @@ import { BufferType, WasmResult } from '../../abi/enums.js'
 import type { ContextBase, RootContext } from '../context.js'
 import type { WasmVm } from '../vm.js'
 import { httpCallResponseBody } from './http-calls.js'
+import { redisReplyBuffer } from './extensions/redis.js'
 import { asStream, type Hostcall } from './util.js'
 
 const EMPTY = Buffer.alloc(0)
@@ -26,8 +27,10 @@ export function readableBuffer(vm: WasmVm, ctx: ContextBase | undefined, type: n
     case BufferType.UpstreamData:
     case BufferType.GrpcReceiveBuffer:
     case BufferType.CallData:
-    case BufferType.RedisCallResponse:
       return null
+    case BufferType.RedisCallResponse:
+      // Higress: the raw RESP reply, only inside proxy_on_redis_call_response (§2.5).
+      return redisReplyBuffer(ctx)
     default:
       return undefined
   }
