@@ -192,6 +192,23 @@ describe('callouts from each phase (Go wasm-go fixture "callout")', () => {
     expect(r.upstream!.headers.get('x-callout-body')).toBe('late')
   })
 
+  it('pending calls are cancelled, with no callback, when the root context shuts down', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const svc = await httpServer((_req, res) => void gate.then(() => res.end('late')))
+    const { host, logs } = newHost({ upstreams: { 'outbound|80||tick.static': svc.url } })
+    const plugin = await host.load({ wasm: fixture('go', 'callout-tick'), config: { cluster: 'outbound|80||tick.static', host: 'tick' } })
+    await until(() => svc.seen.length === 1)
+    const root = rootOf(plugin)
+    expect(root.pending.size).toBe(1)
+    plugin.close()
+    expect(root.pending.size).toBe(0)
+    release()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(logs.some((l) => l.message.startsWith('tick response:'))).toBe(false)
+    expect(logs.filter((l) => l.level === 'error' || l.level === 'critical')).toEqual([])
+  })
+
   it('1000 concurrent requests, each with a callout: all answered, nothing pending, no sockets left', async () => {
     const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length
     const before = sockets()
