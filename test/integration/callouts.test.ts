@@ -1,24 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { WasmPluginHost } from '../../src/host/host.js'
 import type { RootContext } from '../../src/host/context.js'
 import type { Plugin } from '../../src/host/plugin.js'
 import { PluginPipeline } from '../../src/pipeline/pipeline.js'
 import { staticResolver } from '../../src/upstream/static.js'
-import { fixture, run, type LogLine } from '../helpers.js'
-import { closeAll, deadPort, httpServer } from '../servers.js'
+import { calloutHosts } from '../callout-hosts.js'
+import { fixture, run } from '../helpers.js'
+import { deadPort, httpServer } from '../servers.js'
 
-const hosts: WasmPluginHost[] = []
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.close()))
-  await closeAll()
-})
-
-function newHost(opts: ConstructorParameters<typeof WasmPluginHost>[0] = {}) {
-  const logs: LogLine[] = []
-  const host = new WasmPluginHost({ ...opts, logger: { level: 'trace', log: (l, m, s) => logs.push({ level: l, message: m, plugin: s.plugin, origin: s.origin }) } })
-  hosts.push(host)
-  return { host, logs }
-}
+const newHost = calloutHosts()
 
 async function pipeline(host: WasmPluginHost, name: string, config: Record<string, unknown>) {
   const plugin = await host.load({ wasm: fixture('go', name), config })

@@ -6,7 +6,7 @@
  * @module
  */
 import { WasmResult } from '../../../abi/enums.js'
-import { pairsSize, writePairs, type HeaderPair } from '../../../abi/pairs.js'
+import type { HeaderPair } from '../../../abi/pairs.js'
 import { splitHostPort } from '../../../upstream/cluster-name.js'
 import type { WasmVm } from '../../vm.js'
 import { asStream, type Hostcall } from '../util.js'
@@ -16,23 +16,9 @@ export function upstreamHostcalls(vm: WasmVm): Record<string, Hostcall> {
   const mem = vm.memory
   return {
     proxy_get_upstream_hosts: (ptrPtr: number, sizePtr: number) => {
-      if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
-      const s = asStream(vm.effective)
-      const cluster = s?.http.info.cluster
+      const cluster = asStream(vm.effective)?.http.info.cluster
       const hosts = cluster === undefined ? undefined : vm.plugin.services.upstreams?.hosts(cluster)
-      const pairs: HeaderPair[] = (hosts ?? []).map((h) => [h, ''])
-      if (pairs.length === 0) {
-        mem.setU32(ptrPtr, 0)
-        mem.setU32(sizePtr, 0)
-        return WasmResult.Ok
-      }
-      const size = pairsSize(pairs)
-      const ptr = vm.alloc(size)
-      if (ptr === 0 || !mem.inBounds(ptr, size)) return WasmResult.InvalidMemoryAccess
-      writePairs(pairs, mem.bytes, ptr)
-      mem.setU32(ptrPtr, ptr)
-      mem.setU32(sizePtr, size)
-      return WasmResult.Ok
+      return vm.copyPairsOut((hosts ?? []).map((h): HeaderPair => [h, '']), ptrPtr, sizePtr)
     },
     proxy_set_upstream_override_host: (ptr: number, len: number) => {
       const addr = mem.latin1(ptr, len)
