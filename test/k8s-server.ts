@@ -5,7 +5,8 @@
 // BOOKMARK events when asked (allowWatchBookmarks), and an ERROR event carrying a 410 Expired Status
 // for a resourceVersion that is too old.
 import { createServer, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { closer } from './servers.js'
 
 export interface SliceSpec {
   name: string
@@ -54,7 +55,6 @@ export async function k8sServer(token = 'test-token'): Promise<K8sServer> {
   const services = new Map<string, Record<string, unknown>>()
   const history: Array<{ rv: number; ns: string; service: string; type: string; object: Record<string, unknown> }> = []
   const watchers = new Set<Watcher>()
-  const sockets = new Set<Socket>()
   const requests: string[] = []
 
   const emit = (ns: string, service: string, type: string, object: Record<string, unknown>) => {
@@ -120,10 +120,7 @@ export async function k8sServer(token = 'test-token'): Promise<K8sServer> {
     }
     send(404, status(404, 'NotFound', 'the server could not find the requested resource'))
   })
-  server.on('connection', (s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
+  const close = closer(server)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -161,9 +158,6 @@ export async function k8sServer(token = 'test-token'): Promise<K8sServer> {
       watchers.clear()
     },
     watchers: () => watchers.size,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => r())
-    }),
+    close,
   }
 }

@@ -5,7 +5,8 @@
 // groupName (default DEFAULT_GROUP), healthyOnly, and 403 "user not found!" without a valid
 // accessToken when auth is on.
 import { createServer } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { closer } from './servers.js'
 
 export interface NacosInstance {
   ip: string
@@ -30,7 +31,6 @@ export async function nacosServer(auth?: { username: string; password: string })
   let tokens = new Set<string>()
   let n = 0
   const requests: string[] = []
-  const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -74,10 +74,7 @@ export async function nacosServer(auth?: { username: string; password: string })
       text(404, 'not found')
     })
   })
-  server.on('connection', (s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
+  const close = closer(server)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -88,9 +85,6 @@ export async function nacosServer(auth?: { username: string; password: string })
     revokeTokens() {
       tokens = new Set()
     },
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => r())
-    }),
+    close,
   }
 }

@@ -48,6 +48,19 @@ export async function httpServer(handler: (req: IncomingMessage, res: ServerResp
   return t
 }
 
+/** Tracks a server's sockets; the returned function destroys them and closes the server. */
+export function closer(server: Server): () => Promise<void> {
+  const sockets = new Set<Socket>()
+  server.on('connection', (s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  return () => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy()
+    server.close(() => r())
+  })
+}
+
 /** A port nothing listens on (bound, then closed). */
 export async function deadPort(): Promise<number> {
   const s = createServer()

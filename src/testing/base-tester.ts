@@ -130,8 +130,12 @@ export abstract class BaseTester {
     return this.logs.map(formatLogLine).join('\n')
   }
 
-  /** Shuts the plugins down (`proxy_on_done`, timers stopped, pending calls cancelled). Idempotent. */
-  close(): void {
-    this.harness.close()
+  /**
+   * Shuts the plugins down at once (`proxy_on_done`, timers stopped, pending calls cancelled), then
+   * closes the host's connections (a real Redis, callout connections). Idempotent.
+   * @returns a promise that settles once the connections are closed (`afterEach(() => t.close())` waits for it)
+   */
+  close(): Promise<void> {
+    return this.harness.close()
   }
 }

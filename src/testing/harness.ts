@@ -111,13 +111,15 @@ export class Harness {
     return this.#closed
   }
 
-  close(): void {
-    if (this.#closed) return
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing
     this.#closed = true
     for (const fn of this.#closers.splice(0)) fn()
-    this.host.close()
     registry.delete(this)
+    return (this.#closing = this.host.close())
   }
+
+  #closing: Promise<void> | undefined
 }
 
 // One compile per binary per process: a tester per test would otherwise compile the same plugin

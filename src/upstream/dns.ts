@@ -7,6 +7,7 @@
 import { Resolver } from 'node:dns/promises'
 import { ProxyWasmHostError } from '../errors.js'
 import { isIpLiteral, splitHostPort } from './cluster-name.js'
+import { cachedSource } from './cached-source.js'
 import type { Endpoint, EndpointSource, UpstreamResolver, UpstreamTarget } from './types.js'
 
 /** Options of {@link dnsResolver}. */
@@ -37,12 +38,6 @@ export interface DnsResolverOptions {
   timeoutMs?: number
   /** Attempts per query (default 2). */
   tries?: number
-}
-
-interface Cached {
-  list: readonly Endpoint[] | undefined
-  expires: number
-  inflight: Promise<readonly Endpoint[]> | undefined
 }
 
 const NO_DATA = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'ENONAME'])
@@ -118,37 +113,17 @@ export function dnsResolver(options: DnsResolverOptions = {}): UpstreamResolver 
   function source(domain: string, port: number): EndpointSource {
     const key = `${record}:${domain}:${port}`
     let src = sources.get(key)
-    if (src) return src
-    const entry: Cached = { list: undefined, expires: 0, inflight: undefined }
-    const refreshNow = (): Promise<readonly Endpoint[]> => {
-      entry.inflight ??= lookup(domain, port).then(
-        ({ list, ttlMs }) => {
-          entry.list = list
-          entry.expires = Date.now() + ttlMs
-          entry.inflight = undefined
-          return list
-        },
+    if (!src) {
+      const load = () => lookup(domain, port).then(
+        ({ list, ttlMs }) => ({ list, freshMs: ttlMs }),
         (err: unknown) => {
-          entry.inflight = undefined
-          // A server that does not answer: keep the last good answer (Envoy keeps its hosts).
-          if (entry.list !== undefined) {
-            entry.expires = Date.now() + refresh
-            return entry.list
-          }
           throw new ProxyWasmHostError('PWH_ERR_UPSTREAM_RESOLVE', `DNS lookup of ${domain} failed: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.replace('  ', ' '), { cause: err })
         },
       )
-      return entry.inflight
+      // A server that does not answer: the last good answer is kept (Envoy keeps its hosts).
+      src = cachedSource(key, load, refresh)
+      sources.set(key, src)
     }
-    src = {
-      key,
-      endpoints: (signal) => {
-        if (entry.list !== undefined && Date.now() < entry.expires) return Promise.resolve(entry.list)
-        return withSignal(refreshNow(), signal)
-      },
-      current: () => entry.list,
-    }
-    sources.set(key, src)
     return src
   }
 
@@ -176,24 +151,4 @@ function authorityHost(authority: string | undefined): string | undefined {
   if (!authority) return undefined
   const hp = splitHostPort(authority) ?? (authority.includes('.') ? undefined : { host: authority, port: undefined })
   return hp && !isIpLiteral(hp.host) && hp.host.includes('.') ? hp.host : undefined
-}
-
-/** `p`, or a rejection as soon as `signal` aborts (the lookup goes on and fills the cache). @internal */
-export function withSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p
-  if (signal.aborted) return Promise.reject(new Error('aborted'))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('aborted'))
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(e)
-      },
-    )
-  })
 }

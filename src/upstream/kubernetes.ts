@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { Agent, type Dispatcher } from 'undici'
 import { parse as parseYaml } from 'yaml'
 import { ProxyWasmHostError } from '../errors.js'
-import { withSignal } from './dns.js'
+import { withSignal } from './cached-source.js'
 import type { Endpoint, EndpointSource, UpstreamResolver } from './types.js'
 
 /** Options of {@link kubernetesResolver}. */

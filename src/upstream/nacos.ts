@@ -7,7 +7,7 @@
  */
 import { Agent } from 'undici'
 import { ProxyWasmHostError } from '../errors.js'
-import { withSignal } from './dns.js'
+import { cachedSource } from './cached-source.js'
 import type { Endpoint, EndpointSource, UpstreamResolver } from './types.js'
 
 /** Options of {@link nacosResolver}. */
@@ -36,12 +36,6 @@ interface Instance {
   weight?: number
   healthy?: boolean
   enabled?: boolean
-}
-
-interface Cached {
-  list: readonly Endpoint[] | undefined
-  expires: number
-  inflight: Promise<readonly Endpoint[]> | undefined
 }
 
 /**
@@ -76,7 +70,7 @@ export function nacosResolver(options: NacosResolverOptions): UpstreamResolver {
   const timeout = options.requestTimeoutMs ?? 3000
   const refresh = options.refreshMs ?? 5000
   const agent = new Agent({ connect: { timeout } })
-  const cache = new Map<string, Cached>()
+  const cache = new Map<string, EndpointSource>()
   let token: { value: string; expires: number } | undefined = options.accessToken ? { value: options.accessToken, expires: Infinity } : undefined
   let login: Promise<string> | undefined
   let closed = false
@@ -138,33 +132,10 @@ export function nacosResolver(options: NacosResolverOptions): UpstreamResolver {
       const c = t.cluster
       if (c.kind !== 'nacos') return undefined
       const key = `${c.namespace}/${c.group}/${c.service}`
-      let entry = cache.get(key)
-      if (!entry) cache.set(key, (entry = { list: undefined, expires: 0, inflight: undefined }))
-      const e = entry
-      const source: EndpointSource = {
-        key,
-        endpoints(signal) {
-          if (closed) return Promise.reject(new Error('resolver closed'))
-          if (e.list !== undefined && Date.now() < e.expires) return Promise.resolve(e.list)
-          e.inflight ??= list(c.service, c.group, c.namespace).then(
-            (l) => {
-              e.list = l
-              e.expires = Date.now() + refresh
-              e.inflight = undefined
-              return l
-            },
-            (err: unknown) => {
-              e.inflight = undefined
-              if (e.list !== undefined) {
-                e.expires = Date.now() + refresh
-                return e.list
-              }
-              throw err
-            },
-          )
-          return withSignal(e.inflight, signal)
-        },
-        current: () => e.list,
+      let source = cache.get(key)
+      if (!source) {
+        source = cachedSource(key, () => list(c.service, c.group, c.namespace).then((l) => ({ list: l, freshMs: refresh })), refresh, () => closed)
+        cache.set(key, source)
       }
       return source
     },

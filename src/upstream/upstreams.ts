@@ -124,7 +124,7 @@ export class UpstreamService {
  * ```
  */
 export class Upstreams {
-  readonly #resolvers: readonly UpstreamResolver[]
+  #resolvers: UpstreamResolver[]
   readonly #services = new Map<string, UpstreamService>()
   readonly #byName = new Map<string, UpstreamService>()
   readonly #ejectMs: number
@@ -137,18 +137,30 @@ export class Upstreams {
    * has no `claim` function
    */
   constructor(options: UpstreamsOptions = {}) {
-    const resolvers: UpstreamResolver[] = []
-    if (options.upstreams && Object.keys(options.upstreams).length > 0) resolvers.push(explicitResolver(options.upstreams))
+    this.#resolvers = []
+    this.add(options)
+    this.#ejectMs = options.ejectMs ?? DEFAULT_EJECT_MS
+    this.#now = options.now ?? Date.now
+    this.#log = options.log
+  }
+
+  /**
+   * Adds names and resolvers (a pipeline file's `upstreams:` and `resolvers:` sections): the
+   * explicit names go before every resolver, the resolvers after those already known.
+   * @param options - `upstreams` and `resolvers` (other fields are ignored)
+   * @throws `PWH_ERR_CONFIG_INVALID` as the constructor
+   */
+  add(options: Pick<UpstreamsOptions, 'upstreams' | 'resolvers'>): void {
+    const added: UpstreamResolver[] = []
     for (const [i, r] of (options.resolvers ?? []).entries()) {
       if (!r || typeof r.claim !== 'function') {
         throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `resolvers[${i}] is not a resolver (an object with kind and claim(target)); use staticResolver(), dnsResolver(), kubernetesResolver() or nacosResolver()`)
       }
-      resolvers.push(r)
+      added.push(r)
     }
-    this.#resolvers = resolvers
-    this.#ejectMs = options.ejectMs ?? DEFAULT_EJECT_MS
-    this.#now = options.now ?? Date.now
-    this.#log = options.log
+    const explicit = options.upstreams && Object.keys(options.upstreams).length > 0 ? [explicitResolver(options.upstreams)] : []
+    this.#resolvers = [...explicit, ...this.#resolvers, ...added]
+    this.#byName.clear()
   }
 
   /**

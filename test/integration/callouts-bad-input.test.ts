@@ -1,21 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { WasmPluginHost } from '../../src/host/host.js'
 import { PluginPipeline } from '../../src/pipeline/pipeline.js'
-import { fixture, run, type LogLine } from '../helpers.js'
-import { closeAll, httpServer } from '../servers.js'
+import { calloutHosts } from '../callout-hosts.js'
+import { fixture, run } from '../helpers.js'
+import { httpServer } from '../servers.js'
 
-const hosts: WasmPluginHost[] = []
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.close()))
-  await closeAll()
-})
-
-function newHost(opts: ConstructorParameters<typeof WasmPluginHost>[0] = {}) {
-  const logs: LogLine[] = []
-  const host = new WasmPluginHost({ ...opts, logger: { level: 'trace', log: (l, m, s) => logs.push({ level: l, message: m, plugin: s.plugin, origin: s.origin }) } })
-  hosts.push(host)
-  return { host, logs }
-}
+const newHost = calloutHosts()
 
 const GOOD: Array<[string, string]> = [[':method', 'GET'], [':path', '/p'], [':authority', 'svc']]
 

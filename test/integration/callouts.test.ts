@@ -1,24 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { WasmPluginHost } from '../../src/host/host.js'
 import type { RootContext } from '../../src/host/context.js'
 import type { Plugin } from '../../src/host/plugin.js'
 import { PluginPipeline } from '../../src/pipeline/pipeline.js'
 import { staticResolver } from '../../src/upstream/static.js'
-import { fixture, run, type LogLine } from '../helpers.js'
-import { closeAll, deadPort, httpServer } from '../servers.js'
+import { calloutHosts } from '../callout-hosts.js'
+import { fixture, run } from '../helpers.js'
+import { deadPort, httpServer } from '../servers.js'
 
-const hosts: WasmPluginHost[] = []
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.close()))
-  await closeAll()
-})
-
-function newHost(opts: ConstructorParameters<typeof WasmPluginHost>[0] = {}) {
-  const logs: LogLine[] = []
-  const host = new WasmPluginHost({ ...opts, logger: { level: 'trace', log: (l, m, s) => logs.push({ level: l, message: m, plugin: s.plugin, origin: s.origin }) } })
-  hosts.push(host)
-  return { host, logs }
-}
+const newHost = calloutHosts()
 
 async function pipeline(host: WasmPluginHost, name: string, config: Record<string, unknown>) {
   const plugin = await host.load({ wasm: fixture('go', name), config })
@@ -190,6 +180,23 @@ describe('callouts from each phase (Go wasm-go fixture "callout")', () => {
     // The plugin still serves.
     const r = await run(pipe, { authority: 'a' })
     expect(r.upstream!.headers.get('x-callout-body')).toBe('late')
+  })
+
+  it('pending calls are cancelled, with no callback, when the root context shuts down', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const svc = await httpServer((_req, res) => void gate.then(() => res.end('late')))
+    const { host, logs } = newHost({ upstreams: { 'outbound|80||tick.static': svc.url } })
+    const plugin = await host.load({ wasm: fixture('go', 'callout-tick'), config: { cluster: 'outbound|80||tick.static', host: 'tick' } })
+    await until(() => svc.seen.length === 1)
+    const root = rootOf(plugin)
+    expect(root.pending.size).toBe(1)
+    plugin.close()
+    expect(root.pending.size).toBe(0)
+    release()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(logs.some((l) => l.message.startsWith('tick response:'))).toBe(false)
+    expect(logs.filter((l) => l.level === 'error' || l.level === 'critical')).toEqual([])
   })
 
   it('1000 concurrent requests, each with a callout: all answered, nothing pending, no sockets left', async () => {

@@ -4,6 +4,7 @@ import { buffersHostcalls } from './buffers.js'
 import { clocksHostcalls } from './clocks.js'
 import { configurationHostcalls } from './configuration.js'
 import { ffiHostcalls } from './ffi.js'
+import { upstreamHostcalls } from './extensions/upstream.js'
 import { httpCallsHostcalls } from './http-calls.js'
 import { httpFieldsHostcalls } from './http-fields.js'
 import { lifecycleHostcalls } from './lifecycle.js'
@@ -33,6 +34,7 @@ export function envHostcalls(vm: WasmVm): Record<string, Hostcall> {
     ...propertiesHostcalls(vm),
     ...ffiHostcalls(vm),
     ...httpCallsHostcalls(vm),
+    ...upstreamHostcalls(vm),
     ...redisHostcalls(vm),
     ...sharedDataHostcalls(vm),
     ...sharedQueueHostcalls(vm),

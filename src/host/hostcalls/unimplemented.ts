@@ -14,8 +14,6 @@ export const UNIMPLEMENTED = [
   'proxy_grpc_send',
   'proxy_grpc_cancel',
   'proxy_grpc_close',
-  'proxy_get_upstream_hosts',
-  'proxy_set_upstream_override_host',
   'proxy_inject_encoded_data_to_filter_chain',
 ] as const
 
