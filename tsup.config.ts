@@ -9,6 +9,7 @@ export default defineConfig({
     'adapters/koa/index': 'src/adapters/koa/index.ts',
     'adapters/fastify/index': 'src/adapters/fastify/index.ts',
     'cli/index': 'src/cli/index.ts',
+    'redis/index': 'src/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -16,5 +17,7 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
-  external: ['express', 'koa', 'fastify', '@wasmer/wasi'],
+  // import.meta.url in the CommonJS build (src/state/require.ts loads optional dependencies lazily).
+  shims: true,
+  external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'ioredis', 'prom-client'],
 })

@@ -27,6 +27,7 @@ export const ErrorCodes = {
   PWH_ERR_EXCHANGE_ABORTED: 'The exchange was aborted before it completed.',
   PWH_ERR_BUFFER_LIMIT: 'A body buffered for a plugin exceeded the buffer limit (413 for requests, 500 for responses).',
   // Redis, shared state, metrics, workers
+  PWH_ERR_STATE_REDIS: 'The Redis-backed shared state cannot start (ioredis missing).',
   PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
 } as const
 
