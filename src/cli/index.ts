@@ -13,7 +13,8 @@ import { LOG_LEVEL_NAMES, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
 import { createConsoleLogger } from '../host/logger.js'
 import { formatReport, inspectWasm } from './inspect.js'
-import { parsePluginArg, serve, type ServeOptions, type Serving } from './serve.js'
+import { parsePluginArg, type ServeOptions, type Serving } from './serve.js'
+import { redactUrl, serveScaled, type ScaleOptions } from './workers.js'
 
 const USAGE = `Usage:
   proxy-wasm-host serve [options]     run a local gateway: plugins in front of an upstream
@@ -31,6 +32,12 @@ serve options:
   --watch                        reload when a .wasm or config file changes (running requests
                                  finish on the old plugins)
   --log-level <level>            trace, debug, info (default), warn, error, critical
+  --workers <n>                  run n worker processes behind the one port (node:cluster)
+  --redis <url>                  keep shared data and queues in this Redis (so workers and
+                                 other gateways share them), and send every Redis cluster name
+                                 plugins use there: redis://[user:password@]host:port[/db]
+  --admin-port <n>               serve plugin metrics (Prometheus text) on this port at
+                                 /metrics and /stats/prometheus (with --workers: summed)
 With neither --plugin nor --config, the demo plugin is loaded (adds x-proxy-wasm-demo).
 `
 
@@ -64,6 +71,9 @@ async function runServe(args: string[]): Promise<void> {
         host: { type: 'string', default: '127.0.0.1' },
         watch: { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
+        workers: { type: 'string', default: '1' },
+        redis: { type: 'string' },
+        'admin-port': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -84,6 +94,23 @@ async function runServe(args: string[]): Promise<void> {
       throw usageError(`--upstream must be a URL such as http://127.0.0.1:3000, got ${JSON.stringify(values.upstream)}`)
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`--upstream must use http: or https:, got ${u.protocol}`)
+  }
+  const scale: ScaleOptions = { workers: Number(values.workers) }
+  if (!Number.isInteger(scale.workers) || scale.workers < 1 || scale.workers > 256) throw usageError(`--workers must be an integer from 1 to 256, got ${JSON.stringify(values.workers)}`)
+  if (values['admin-port'] !== undefined) {
+    const p = Number(values['admin-port'])
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw usageError(`--admin-port must be an integer from 0 to 65535, got ${JSON.stringify(values['admin-port'])}`)
+    scale.adminPort = p
+  }
+  if (values.redis !== undefined) {
+    let u: URL | undefined
+    try {
+      u = new URL(values.redis)
+    } catch {
+      u = undefined
+    }
+    if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:')) throw usageError(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(values.redis))}`)
+    scale.redis = values.redis
   }
   const cwd = process.cwd()
   const opts: ServeOptions = {
@@ -114,7 +141,7 @@ async function runServe(args: string[]): Promise<void> {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
-  serving = serve(opts)
+  serving = serveScaled(opts, scale)
   await serving
 }
 

@@ -65,6 +65,7 @@ export interface HostOptions {
   /**
    * The prom-client registry plugin metrics are exported into (default: a new one, see
    * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   * Hosts given the same registry share their stats (a counter keeps counting across reloads).
    */
   metricsRegistry?: Registry
 }
@@ -162,13 +163,11 @@ export class WasmPluginHost {
         throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
       }
     }
+    const warn = (message: string) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' })
     this.#services = {
       sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
       sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
-      metrics: new PluginMetrics({
-        ...(options.metricsRegistry ? { registry: options.metricsRegistry } : {}),
-        warn: (message) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' }),
-      }),
+      metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
     }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     if (options.redisBridge) this.#services.redis = options.redisBridge
