@@ -17,7 +17,12 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
-  // import.meta.url in the CommonJS build (src/state/require.ts loads optional dependencies lazily).
-  shims: true,
+  // import.meta.url in the CommonJS build, per output file (src/state/require.ts loads optional
+  // dependencies lazily). Not tsup's `shims`: its ESM __filename shim lives in a shared chunk.
+  esbuildOptions(options, context) {
+    if (context.format !== 'cjs') return
+    options.define = { ...options.define, 'import.meta.url': '__pwhImportMetaUrl' }
+    options.banner = { js: `${options.banner?.js ?? ''}var __pwhImportMetaUrl = require('url').pathToFileURL(__filename).href;` }
+  },
   external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'ioredis', 'prom-client'],
 })
