@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { defineConfig } from 'tsup'
+
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }
 
 // Entries match the exports map of package.json, one per subpath.
 export default defineConfig({
@@ -10,6 +13,7 @@ export default defineConfig({
     'adapters/fastify/index': 'src/adapters/fastify/index.ts',
     'cli/index': 'src/cli/index.ts',
     'redis/index': 'src/redis/index.ts',
+    'upstream/index': 'src/upstream/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -24,5 +28,7 @@ export default defineConfig({
     options.define = { ...options.define, 'import.meta.url': '__pwhImportMetaUrl' }
     options.banner = { js: `${options.banner?.js ?? ''}var __pwhImportMetaUrl = require('url').pathToFileURL(__filename).href;` }
   },
+  // `proxy-wasm-host --version`.
+  define: { __PWH_VERSION__: JSON.stringify(pkg.version) },
   external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'ioredis', 'prom-client'],
 })

@@ -18,6 +18,7 @@ import type { Plugin } from '../host/plugin.js'
 import { PluginPipeline } from '../pipeline/pipeline.js'
 import { createEchoUpstream } from '../adapters/node/echo.js'
 import { createGatewayHandler, type GatewayHandler } from '../adapters/node/gateway.js'
+import type { ScaleOptions } from './workers.js'
 
 /** A `--plugin file.wasm[=config]` argument. */
 export interface PluginSpec {
@@ -51,6 +52,8 @@ export interface ServeOptions {
   hostOptions?: Omit<HostOptions, 'logger'>
   /** Headers set on every response (`x-proxy-wasm-worker` with `--workers`). */
   responseHeaders?: Record<string, string>
+  /** `--workers`, `--redis`, `--admin-port` (run by `serveScaled` in `workers.ts`). */
+  scale?: ScaleOptions
 }
 
 /** A running `serve`. */

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
-import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
+import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
@@ -14,6 +14,9 @@ import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
+import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
+import type { UpstreamResolver } from '../upstream/types.js'
+import { Upstreams, type UpstreamMap } from '../upstream/upstreams.js'
 import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
 import { createMemorySharedData, createMemorySharedQueues } from '../state/memory.js'
 import { PluginMetrics } from '../state/metrics.js'
@@ -31,7 +34,26 @@ export interface HostOptions {
     maxWasmBytes?: number
     /** Per-stream body buffer limit in bytes (default 32 MiB); over it a request gets 413, a response 500. */
     bufferLimitBytes?: number
+    /**
+     * Largest HTTP callout response body in bytes (default 16 MiB); a larger one ends the call as a
+     * reset (the plugin sees a failed call, `proxy_get_status` 11 `reset`), as Envoy's response
+     * buffer limit does.
+     */
+    maxCalloutResponseBytes?: number
   }
+  /**
+   * What the upstream names of HTTP callouts mean, exactly as plugins write them: an Envoy cluster
+   * (`outbound|80||auth.static`), a Higress service, a Kong `host:port` → one URL or several
+   * (round-robin). Tried before `resolvers`. See `docs/upstreams.md`.
+   */
+  upstreams?: UpstreamMap
+  /**
+   * Resolvers for the names `upstreams` does not list, tried in order (`staticResolver`,
+   * `dnsResolver`, `kubernetesResolver`, `nacosResolver` from `proxy-wasm-host/upstream`, or your
+   * own). A name nothing claims gets `BadArgument`, Envoy's answer for an unknown cluster. The host
+   * closes them when it closes.
+   */
+  resolvers?: readonly UpstreamResolver[]
   /** Host functions plugins can call with `proxy_call_foreign_function`, by name. */
   foreignFunctions?: Record<string, ForeignFunction>
   /** Called when a plugin traps or exits (the VM is marked failed; the pipeline applies the fail strategy). */
@@ -147,16 +169,27 @@ export class WasmPluginHost {
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
+  readonly #upstreams: Upstreams
+  #ownDispatcher: ClosableHttpDispatcher | undefined
 
   /**
-   * @param options - logger, WASI provider, limits, foreign functions, failure callback, Redis targets
-   * @throws `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read; `PWH_ERR_CONFIG_INVALID`
-   * when `sharedData` / `sharedQueues` is neither `'memory'` nor a store
+   * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
+   * state stores, foreign functions, failure callback
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one, or
+   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store; `PWH_ERR_REDIS_TARGET` when a
+   * `redis` target cannot be read
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.logger = options.logger ?? createConsoleLogger()
     this.clock = options.clock ?? systemClock
+    const clock = this.clock
+    this.#upstreams = new Upstreams({
+      ...(options.upstreams ? { upstreams: options.upstreams } : {}),
+      ...(options.resolvers ? { resolvers: options.resolvers } : {}),
+      now: () => clock.now(),
+      log: (level, message) => this.logger.log(level, message, { plugin: 'upstream', contextId: 0, origin: 'host' }),
+    })
     for (const k of ['sharedData', 'sharedQueues'] as const) {
       const v = options[k]
       if (v !== undefined && v !== 'memory' && (typeof v !== 'object' || v === null)) {
@@ -165,13 +198,19 @@ export class WasmPluginHost {
     }
     const warn = (message: string) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' })
     this.#services = {
+      upstreams: this.#upstreams,
       sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
       sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
       metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
     }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
+    else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
     if (options.redisBridge) this.#services.redis = options.redisBridge
-    else if (options.redis) this.#services.redis = createRedisBridge(options.redis, { logger: this.logger })
+    else {
+      // Cluster names resolve through `redis.clusters`, then the upstream resolvers, then `redis.fallback`.
+      const upstreams = this.#upstreams
+      this.#services.redis = createRedisBridge(options.redis ?? {}, { logger: this.logger, resolve: (name) => upstreams.lookup(name) })
+    }
   }
 
   /**
@@ -187,6 +226,14 @@ export class WasmPluginHost {
    */
   get metricsRegistry(): Registry {
     return this.#services.metrics!.registry
+  }
+
+  /**
+   * The names this host resolves (`upstreams` and `resolvers`): the gateway and the Redis bridge
+   * resolve cluster names here too.
+   */
+  get upstreams(): Upstreams {
+    return this.#upstreams
   }
 
   /** Plugins loaded and not closed. */
@@ -281,6 +328,7 @@ export class WasmPluginHost {
         wasi: await wasi,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+        maxCalloutResponseBytes: this.#options.limits?.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
         onFailure: (err) => this.#options.onPluginFailure?.(err),
       },
     )
@@ -290,10 +338,17 @@ export class WasmPluginHost {
     return plugin
   }
 
-  /** Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers stopped). */
-  close(): void {
+  /**
+   * Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers
+   * stopped, pending callouts cancelled), then closes the callout connections and the resolvers.
+   * @returns a promise that settles once connections and resolver watches are closed (plugins are shut down at once)
+   */
+  close(): Promise<void> {
     for (const p of this.#plugins) p.close()
     this.#plugins.clear()
+    const own = this.#ownDispatcher
+    this.#ownDispatcher = undefined
+    return Promise.all([own?.close(), this.#upstreams.close()]).then(() => undefined, () => undefined)
   }
 }
 

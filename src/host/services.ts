@@ -44,6 +44,7 @@ export type HttpCalloutResult =
       /** Response trailers. */
       trailers: HeaderPair[]
     }
+  /** No connection could be made; `reason` may carry the Node error code (`ECONNREFUSED` …), which picks Envoy's wording. */
   | { kind: 'connect-failure'; reason?: string }
   | { kind: 'no-healthy-upstream'; reason?: string }
   | { kind: 'reset'; reason?: string }
@@ -57,6 +58,18 @@ export interface HttpCallDispatcher {
    * hostcall then answers `BadArgument`, Envoy's answer for an unknown cluster)
    */
   dispatch(call: HttpCallout): Promise<HttpCalloutResult> | undefined
+}
+
+/**
+ * Endpoints of upstream clusters as resolved, read synchronously by Higress
+ * `proxy_get_upstream_hosts` (`upstream/`'s `Upstreams` implements it).
+ */
+export interface UpstreamHostsSource {
+  /**
+   * `ip:port` of each endpoint of `cluster` as last resolved (may start a resolution and answer `[]`).
+   * @returns the addresses, or `undefined` when nothing knows the name
+   */
+  hosts(cluster: string): readonly string[] | undefined
 }
 
 /** Settings of one `proxy_redis_init` (ABI §8.4). */

@@ -5,6 +5,6 @@
  * @module
  */
 export { createRedisBridge } from './bridge.js'
-export type { RedisOptions, RedisTarget, RedisBridgeDeps } from './bridge.js'
+export type { RedisOptions, RedisTarget, RedisBridgeDeps, ResolvedRedisCluster } from './bridge.js'
 export { frameEnd, parseCommand } from './resp.js'
 export type { ParsedCommand } from './resp.js'

@@ -4,6 +4,7 @@ import { buffersHostcalls } from './buffers.js'
 import { clocksHostcalls } from './clocks.js'
 import { configurationHostcalls } from './configuration.js'
 import { ffiHostcalls } from './ffi.js'
+import { httpCallsHostcalls } from './http-calls.js'
 import { httpFieldsHostcalls } from './http-fields.js'
 import { lifecycleHostcalls } from './lifecycle.js'
 import { loggingHostcalls } from './logging.js'
@@ -31,6 +32,7 @@ export function envHostcalls(vm: WasmVm): Record<string, Hostcall> {
     ...streamsHostcalls(vm),
     ...propertiesHostcalls(vm),
     ...ffiHostcalls(vm),
+    ...httpCallsHostcalls(vm),
     ...redisHostcalls(vm),
     ...sharedDataHostcalls(vm),
     ...sharedQueueHostcalls(vm),

@@ -1,6 +1,7 @@
 /**
  * Hostcalls the ABI lists that this release answers with `Unimplemented` (12), as ngx_wasm_module's
- * `NYI` rows do: HTTP and gRPC callouts, and the Higress extensions other than Redis. `docs/abi-support.md` tracks them.
+ * `NYI` rows do: gRPC callouts and the Higress extensions not implemented yet. `docs/abi-support.md`
+ * tracks them.
  * @module
  */
 import { WasmResult } from '../../abi/enums.js'
@@ -8,8 +9,6 @@ import type { Hostcall } from './util.js'
 
 /** Names answered with `Unimplemented`. @internal */
 export const UNIMPLEMENTED = [
-  'proxy_http_call',
-  'proxy_dispatch_http_call',
   'proxy_grpc_call',
   'proxy_grpc_stream',
   'proxy_grpc_send',
