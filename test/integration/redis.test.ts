@@ -226,6 +226,27 @@ describe('RESP passthrough (redis-raw fixture)', () => {
     expect((await rawRequest(redis.port, Buffer.concat([resp('SELECT', '3'), resp('GET', 'in-db3')]), 2)).toString()).toBe('+OK\r\n$3\r\nyes\r\n')
   })
 
+  it('each root context has its own connection, closed when the plugin closes', async () => {
+    const clients = async () => (await rawRequest(redis.port, resp('CLIENT', 'LIST'))).toString().split('\n').filter((l) => l.includes('addr=')).length
+    const before = await clients()
+    const { host: h } = newHost('info', { redis: { clusters: { raw: redis.url } } })
+    const p1 = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), name: 'one', config: { cluster: 'raw', timeout: 1000 } }])
+    const p2 = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), name: 'two', config: { cluster: 'raw', timeout: 1000 } }])
+    await rawCall(p1, resp('PING'))
+    await rawCall(p2, resp('PING'))
+    await rawCall(p1, resp('PING'))
+    // The raw request that counts is a client too.
+    expect(await clients()).toBe(before + 2)
+    h.close()
+    let after = 0
+    for (let i = 0; i < 50; i++) {
+      after = await clients()
+      if (after === before) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(after).toBe(before)
+  })
+
   it('commands that would change the shared connection get an error reply, not a broken connection', async () => {
     const { host: h } = newHost('info', { redis: { clusters: { raw: redis.url } } })
     const p = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), config: { cluster: 'raw', timeout: 1000 } }])
