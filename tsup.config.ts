@@ -12,6 +12,7 @@ export default defineConfig({
     'adapters/koa/index': 'src/adapters/koa/index.ts',
     'adapters/fastify/index': 'src/adapters/fastify/index.ts',
     'cli/index': 'src/cli/index.ts',
+    'redis/index': 'src/redis/index.ts',
     'upstream/index': 'src/upstream/index.ts',
     'testing/index': 'src/testing/index.ts',
     'testing/vitest': 'src/testing/vitest.ts',
@@ -22,13 +23,15 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
-  // The CJS build gets `import.meta.url` as its file's URL (src/state/require.ts needs it). Only
-  // that: tsup's `shims` would also give the ESM build a `__filename`, which src/cli relies on not having.
-  esbuildOptions(options, { format }) {
-    if (format === 'cjs') options.define = { ...options.define, 'import.meta.url': '__pwh_import_meta_url' }
+  // import.meta.url in the CommonJS build, per output file (src/state/require.ts loads optional
+  // dependencies lazily). Not tsup's `shims`: its ESM __filename shim lives in a shared chunk, and
+  // src/cli relies on the ESM build having no __filename.
+  esbuildOptions(options, context) {
+    if (context.format !== 'cjs') return
+    options.define = { ...options.define, 'import.meta.url': '__pwhImportMetaUrl' }
+    options.banner = { js: `${options.banner?.js ?? ''}var __pwhImportMetaUrl = require('url').pathToFileURL(__filename).href;` }
   },
-  banner: ({ format }) => (format === 'cjs' ? { js: "const __pwh_import_meta_url = require('node:url').pathToFileURL(__filename).href;" } : {}),
   // `proxy-wasm-host --version`.
   define: { __PWH_VERSION__: JSON.stringify(pkg.version) },
-  external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'vitest'],
+  external: ['express', 'koa', 'fastify', '@wasmer/wasi', 'ioredis', 'prom-client', 'vitest'],
 })

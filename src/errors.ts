@@ -29,6 +29,7 @@ export const ErrorCodes = {
   // Upstreams (callouts, resolvers)
   PWH_ERR_UPSTREAM_RESOLVE: 'A resolver could not list the endpoints of an upstream name (registry unreachable, access denied, DNS server silent).',
   // Redis, shared state, metrics, workers
+  PWH_ERR_STATE_REDIS: 'The Redis-backed shared state cannot start (ioredis missing).',
   PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
   // testing (proxy-wasm-host/testing)
   PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',

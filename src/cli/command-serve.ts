@@ -14,6 +14,8 @@ import { devFlags } from './flags/serve-dev.js'
 import { listenFlags } from './flags/serve-listen.js'
 import { pluginFlags } from './flags/serve-plugins.js'
 import { upstreamFlags } from './flags/serve-upstream.js'
+import { scaleFlags } from './flags/serve-scale.js'
+import { serveScaled } from './workers.js'
 import { serve, type ServeOptions, type Serving } from './serve.js'
 
 /** The demo plugin shipped next to the built CLI: dist/cli/index.js → dist/demo/demo.wasm. */
@@ -40,6 +42,7 @@ export const serveCommand: Command<ServeOptions> = {
     upstreamFlags,
     listenFlags,
     devFlags,
+    scaleFlags,
   ],
   init: (env) => ({
     plugins: [],
@@ -68,7 +71,7 @@ export const serveCommand: Command<ServeOptions> = {
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
-    serving = serve(opts)
+    serving = opts.scale ? serveScaled(opts, opts.scale) : serve(opts)
     await serving
   },
 }

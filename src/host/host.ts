@@ -93,6 +93,7 @@ export interface HostOptions {
   /**
    * The prom-client registry plugin metrics are exported into (default: a new one, see
    * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   * Hosts given the same registry share their stats (a counter keeps counting across reloads).
    */
   metricsRegistry?: Registry
 }
@@ -202,19 +203,21 @@ export class WasmPluginHost {
         throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
       }
     }
+    const warn = (message: string) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' })
     this.#services = {
       upstreams: this.#upstreams,
       sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
       sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
-      metrics: new PluginMetrics({
-        ...(options.metricsRegistry ? { registry: options.metricsRegistry } : {}),
-        warn: (message) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' }),
-      }),
+      metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
     }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
     if (options.redisBridge) this.#services.redis = options.redisBridge
-    else if (options.redis) this.#services.redis = createRedisBridge(options.redis, { logger: this.logger })
+    else {
+      // Cluster names resolve through `redis.clusters`, then the upstream resolvers, then `redis.fallback`.
+      const upstreams = this.#upstreams
+      this.#services.redis = createRedisBridge(options.redis ?? {}, { logger: this.logger, resolve: (name) => upstreams.lookup(name) })
+    }
   }
 
   /**

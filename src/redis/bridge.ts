@@ -92,11 +92,22 @@ interface Entry {
   authFailed: boolean
 }
 
-/** Dependencies of {@link createRedisBridge}. @internal */
+/** A cluster name an upstream resolver claimed: its endpoints come later. */
+export interface ResolvedRedisCluster {
+  /** The next endpoint (round-robin), `undefined` when none is healthy. */
+  pick(signal?: AbortSignal): Promise<{ host: string; port: number } | undefined>
+}
+
+/** Dependencies of {@link createRedisBridge}. */
 export interface RedisBridgeDeps {
+  /** Where the bridge logs. */
   logger: PluginLogger
-  /** Resolves cluster names not in `clusters` (the upstream resolvers); `undefined` = unknown. */
-  resolve?: (cluster: string) => ConnectTarget | undefined
+  /**
+   * Claims cluster names not in `clusters`, synchronously (the host passes its upstream resolvers:
+   * `host.upstreams.lookup`); `undefined` = unknown. A claimed name connects to one endpoint the
+   * resolver picks, when the first command is sent.
+   */
+  resolve?: (cluster: string) => ResolvedRedisCluster | undefined
 }
 
 /**
@@ -120,9 +131,11 @@ export function createRedisBridge(options: RedisOptions, deps: RedisBridgeDeps):
   const owners = new WeakMap<object, Map<string, Entry>>()
   const settings = new WeakMap<object, Map<string, RedisInitOptions>>()
   const log = (level: LogLevelName, message: string) => deps.logger.log(level, message, { plugin: 'redis', contextId: 0, origin: 'host' })
-  const lookup = (cluster: string) => targets.get(cluster) ?? deps.resolve?.(cluster) ?? fallback
+  const lookup = (cluster: string): ConnectTarget | ResolvedRedisCluster | undefined => targets.get(cluster) ?? deps.resolve?.(cluster) ?? fallback
 
-  const makeEntry = (cluster: string, base: ConnectTarget, init: RedisInitOptions | undefined): Entry | string => {
+  const makeEntry = (cluster: string, found: ConnectTarget | ResolvedRedisCluster, init: RedisInitOptions | undefined): Entry | string => {
+    // A resolver's name: one node, whatever endpoint the resolver picks at the first command.
+    const base: ConnectTarget = 'pick' in found ? { nodes: [], cluster: false } : found
     const db = init?.params.db !== undefined ? Number(init.params.db) : base.db ?? 0
     if (!Number.isInteger(db) || db < 0) return `db must be a non-negative integer, got ${JSON.stringify(init?.params.db)}`
     if (base.cluster && db !== 0) return `db ${db} cannot be selected on a Redis Cluster (only db 0 exists there)`
@@ -136,7 +149,14 @@ export function createRedisBridge(options: RedisOptions, deps: RedisBridgeDeps):
     }
     const timeoutMs = init && init.timeoutMs > 0 ? init.timeoutMs : defaultTimeout
     const key = JSON.stringify([target, timeoutMs])
-    return { key, authFailed: false, client: new RawRedisClient(target, { timeoutMs, name: cluster, log }) }
+    const connect = 'pick' in found
+      ? async () => {
+        const ep = await found.pick()
+        if (!ep) throw new Error(`no healthy upstream for ${cluster}`)
+        return { ...target, nodes: [{ host: ep.host, port: ep.port }] }
+      }
+      : target
+    return { key, authFailed: false, client: new RawRedisClient(connect, { timeoutMs, name: cluster, log }) }
   }
 
   return {

@@ -89,20 +89,23 @@ export interface RawClientOptions {
 
 /** A lazily connected RESP-passthrough client. @internal */
 export class RawRedisClient {
-  readonly #target: ConnectTarget
+  readonly #target: ConnectTarget | (() => Promise<ConnectTarget>)
   readonly #options: RawClientOptions
   #conn: Promise<{ client: IoRedis | IoCluster; Raw: new (cmd: ParsedCommand, query: Buffer) => RawCommand }> | undefined
   #lastError = ''
   #closed = false
 
-  constructor(target: ConnectTarget, options: RawClientOptions) {
+  /**
+   * @param target - where to connect, or a function that finds out (an upstream resolver), called
+   * once, at the first command
+   */
+  constructor(target: ConnectTarget | (() => Promise<ConnectTarget>), options: RawClientOptions) {
     this.#target = target
     this.#options = options
   }
 
   #connect() {
-    this.#conn ??= loadIoredis().then((m) => {
-      const t = this.#target
+    this.#conn ??= Promise.all([loadIoredis(), typeof this.#target === 'function' ? this.#target() : this.#target]).then(([m, t]) => {
       const common = {
         lazyConnect: true,
         // No INFO ready check: a server that wants AUTH must answer the plugin's own commands with
@@ -152,7 +155,9 @@ export class RawRedisClient {
     try {
       conn = await this.#connect()
     } catch (err) {
-      return { ok: false, reason: `cannot load ioredis: ${(err as Error).message}` }
+      // Resolution failed or ioredis is missing: try again at the next command.
+      this.#conn = undefined
+      return { ok: false, reason: (err as Error).message }
     }
     const { client, Raw } = conn
     // A connection known to be down fails at once, as Envoy fails a call on a dead upstream.

@@ -52,8 +52,20 @@ export interface PluginMetricsOptions {
   warn?: (message: string) => void
 }
 
-/** Every metric of one host. @internal */
+const byRegistry = new WeakMap<Registry, PluginMetrics>()
+
+/** Every metric of one host, or of every host given the same registry. @internal */
 export class PluginMetrics {
+  /**
+   * The metrics of `registry`: hosts given the same registry share their stats (one stat per
+   * name, as Envoy keeps it across plugin reloads), so a hot reload keeps counting.
+   */
+  static of(registry: Registry, options: Omit<PluginMetricsOptions, 'registry'> = {}): PluginMetrics {
+    let m = byRegistry.get(registry)
+    if (!m) byRegistry.set(registry, (m = new PluginMetrics({ ...options, registry })))
+    return m
+  }
+
   readonly #byName = new Map<string, MetricEntry>()
   readonly #byProm = new Map<string, MetricEntry>()
   readonly #options: PluginMetricsOptions

@@ -5,6 +5,9 @@ import { systemClock, type Clock } from '../../src/host/clock.js'
 import type { PluginPipeline } from '../../src/pipeline/pipeline.js'
 import { fixture, hostsClosedAfterEach, pipelineOf, run } from '../helpers.js'
 import { rawRequest, recordingProxy, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js'
+import { dnsServer } from '../dns-server.js'
+import { dnsResolver } from '../../src/upstream/dns.js'
+import { staticResolver } from '../../src/upstream/static.js'
 
 const newHost = hostsClosedAfterEach()
 const CLUSTER = 'outbound|6379||redis.dns'
@@ -108,6 +111,41 @@ describe('seed Redis rate limit (redis-ratelimit fixture)', () => {
   })
 })
 
+describe('cluster names through the upstream resolvers', () => {
+  let redis: RedisServer
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    await redis?.stop()
+  })
+
+  it('the seed\'s DnsCluster resolves through dnsResolver (a DNS server on 127.0.0.1), no redis.clusters entry', async () => {
+    const dns = await dnsServer({ A: { 'redis.example.com': ['127.0.0.1'] } })
+    try {
+      const { host } = newHost('info', { resolvers: [dnsResolver({ servers: [dns.address], services: { redis: 'redis.example.com' } })], clock: clockAt(minuteStart(50)) })
+      const pipeline = await pipelineOf(host, [{ wasm: fixture('go', 'redis-ratelimit'), config: seedConfig(2, { servicePort: redis.port }) }])
+      const statuses = []
+      for (let i = 0; i < 3; i++) statuses.push((await run(pipeline, { path: '/', authority: 'example.com' })).response.status)
+      expect(statuses).toEqual([200, 200, 429])
+      expect(dns.queries).toContain('A redis.example.com')
+    } finally {
+      await dns.close()
+    }
+  })
+
+  it('a static service (staticResolver) and redis.clusters first, then resolvers, then redis.fallback', async () => {
+    const { host } = newHost('info', {
+      resolvers: [staticResolver({ services: { cache: `127.0.0.1:${redis.port}` } })],
+      redis: { fallback: redis.url },
+    })
+    const viaStatic = await pipelineOf(host, [{ wasm: fixture('go', 'redis-raw'), name: 's', config: { cluster: 'outbound|6379||cache.static', timeout: 1000 } }])
+    expect((await rawCall(viaStatic, resp('SET', 'static-key', 'ok'))).response.body.toString()).toBe('+OK\r\n')
+    const viaFallback = await pipelineOf(host, [{ wasm: fixture('go', 'redis-raw'), name: 'f', config: { cluster: 'anything-else', timeout: 1000 } }])
+    expect((await rawCall(viaFallback, resp('GET', 'static-key'))).response.body.toString()).toBe('$2\r\nok\r\n')
+  })
+})
+
 describe('RESP passthrough (redis-raw fixture)', () => {
   let redis: RedisServer
   beforeAll(async () => {
@@ -188,6 +226,27 @@ describe('RESP passthrough (redis-raw fixture)', () => {
     expect((await rawRequest(redis.port, Buffer.concat([resp('SELECT', '3'), resp('GET', 'in-db3')]), 2)).toString()).toBe('+OK\r\n$3\r\nyes\r\n')
   })
 
+  it('each root context has its own connection, closed when the plugin closes', async () => {
+    const clients = async () => (await rawRequest(redis.port, resp('CLIENT', 'LIST'))).toString().split('\n').filter((l) => l.includes('addr=')).length
+    const before = await clients()
+    const { host: h } = newHost('info', { redis: { clusters: { raw: redis.url } } })
+    const p1 = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), name: 'one', config: { cluster: 'raw', timeout: 1000 } }])
+    const p2 = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), name: 'two', config: { cluster: 'raw', timeout: 1000 } }])
+    await rawCall(p1, resp('PING'))
+    await rawCall(p2, resp('PING'))
+    await rawCall(p1, resp('PING'))
+    // The raw request that counts is a client too.
+    expect(await clients()).toBe(before + 2)
+    h.close()
+    let after = 0
+    for (let i = 0; i < 50; i++) {
+      after = await clients()
+      if (after === before) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(after).toBe(before)
+  })
+
   it('commands that would change the shared connection get an error reply, not a broken connection', async () => {
     const { host: h } = newHost('info', { redis: { clusters: { raw: redis.url } } })
     const p = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), config: { cluster: 'raw', timeout: 1000 } }])
@@ -222,7 +281,8 @@ describe('RESP passthrough (redis-raw fixture)', () => {
     const { host: h, logs } = newHost('info')
     const p = await pipelineOf(h, [{ wasm: fixture('go', 'redis-raw'), config: { cluster: 'raw', timeout: 1000 } }])
     expect((await rawCall(p, resp('PING'))).local?.status).toBe(500)
-    expect(logs.filter((l) => l.message.includes('no Redis configured (HostOptions.redis)'))).toHaveLength(1)
+    expect((await rawCall(p, resp('PING'))).local?.status).toBe(500)
+    expect(logs.filter((l) => l.message.includes('Redis cluster "raw" is unknown or unusable: map it in HostOptions.redis.clusters'))).toHaveLength(1)
   })
 
   it('a connection failure reaches the plugin as status 1 with an empty reply buffer', async () => {

@@ -26,10 +26,13 @@ function splitCluster(raw: string): { cluster: string; params: Record<string, st
 /** @internal */
 export function redisHostcalls(vm: WasmVm): Record<string, Hostcall> {
   const mem = vm.memory
-  let warned = false
-  const noBridge = (cluster: string) => {
-    if (!warned) vm.plugin.emitLog('warn', `Redis cluster ${JSON.stringify(cluster)} is unknown: the host has no Redis configured (HostOptions.redis)`, vm.effective?.id ?? 0, 'host')
-    warned = true
+  const warned = new Set<string>()
+  // Said once per name: a plugin retries its init before every command.
+  const unknown = (cluster: string) => {
+    if (!warned.has(cluster) && warned.size < 64) {
+      warned.add(cluster)
+      vm.plugin.emitLog('warn', `Redis cluster ${JSON.stringify(cluster)} is unknown or unusable: map it in HostOptions.redis.clusters, or give a resolver that claims it (docs/redis.md)`, vm.effective?.id ?? 0, 'host')
+    }
     return WasmResult.BadArgument
   }
   return {
@@ -42,10 +45,9 @@ export function redisHostcalls(vm: WasmVm): Record<string, Hostcall> {
       if (!root) return WasmResult.BadArgument
       const { cluster, params } = splitCluster(name)
       const bridge = vm.plugin.services.redis
-      if (!bridge) return noBridge(cluster)
+      if (!bridge) return unknown(cluster)
       const r = bridge.init(root, cluster, { username, password, timeoutMs: timeout >>> 0, params })
-      if (r === WasmResult.BadArgument) vm.plugin.emitLog('warn', `proxy_redis_init: unknown or unusable Redis cluster ${JSON.stringify(cluster)}`, vm.effective?.id ?? 0, 'host')
-      return r
+      return r === WasmResult.BadArgument ? unknown(cluster) : r
     },
     proxy_redis_call: (cp: number, cl: number, qp: number, ql: number, tokenPtr: number) => {
       const name = mem.utf8(cp, cl)
@@ -56,7 +58,7 @@ export function redisHostcalls(vm: WasmVm): Record<string, Hostcall> {
       // Text after "?" is ignored here (§2.15): the settings came with proxy_redis_init.
       const { cluster } = splitCluster(name)
       const bridge = vm.plugin.services.redis
-      if (!bridge) return noBridge(cluster)
+      if (!bridge) return unknown(cluster)
       const token = vm.nextToken(3)
       const abort = new AbortController()
       const plugin = vm.plugin
@@ -67,7 +69,7 @@ export function redisHostcalls(vm: WasmVm): Record<string, Hostcall> {
         plugin.emitLog('error', `proxy_redis_call to ${cluster} could not be sent: ${(err as Error).message}`, vm.effective?.id ?? 0, 'host')
         return WasmResult.InternalFailure
       }
-      if (!sent) return WasmResult.BadArgument
+      if (!sent) return unknown(cluster)
       mem.setU32(tokenPtr, token)
       root.pending.set(token, { cancel: () => abort.abort() })
       const done = (ok: boolean, reply: Buffer) => {
