@@ -13,6 +13,7 @@ import type { Command } from './args.js'
 import { devFlags } from './flags/serve-dev.js'
 import { listenFlags } from './flags/serve-listen.js'
 import { pluginFlags } from './flags/serve-plugins.js'
+import { routeFlags } from './flags/serve-routes.js'
 import { upstreamFlags } from './flags/serve-upstream.js'
 import { serve, type ServeOptions, type Serving } from './serve.js'
 
@@ -38,6 +39,7 @@ export const serveCommand: Command<ServeOptions> = {
   groups: [
     pluginFlags,
     upstreamFlags,
+    routeFlags,
     listenFlags,
     devFlags,
   ],

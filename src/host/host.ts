@@ -12,7 +12,7 @@ import { systemClock, type Clock } from './clock.js'
 import type { HttpCallDispatcher, RedisBridge } from './services.js'
 import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
-import type { PropertyValue } from './properties.js'
+import { propertyTable, type PropertiesInit } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
 
 /** Options of {@link WasmPluginHost}. */
@@ -76,8 +76,11 @@ export interface PluginOptions {
   env?: Record<string, string>
   /** WASI arguments (default none). */
   args?: string[]
-  /** Properties by dotted path, e.g. `{ 'node.id': 'gw-1' }`. */
-  properties?: Record<string, PropertyValue>
+  /**
+   * Properties by dotted path (`{ 'node.id': 'gw-1' }`), or a `Map` / entry list whose keys may be
+   * segment arrays, for keys with dots: `new Map([[['metadata', 'filter_metadata', 'envoy.lb', 'canary'], 'true']])`.
+   */
+  properties?: PropertiesInit
   /** Lowest log level passed on for this plugin (default: the logger's). */
   logLevel?: LogLevelName
   /** WASI provider for this plugin (default: the host's). */
@@ -213,7 +216,7 @@ export class WasmPluginHost {
         vmId: options.vmId ?? '',
         config: toBytes(options.config, 'config', compiled.source),
         vmConfig: toBytes(options.vmConfig, 'vmConfig', compiled.source),
-        properties: options.properties ?? {},
+        properties: propertyTable(options.properties, compiled.source),
         logLevel: options.logLevel,
         source: compiled.source,
       },

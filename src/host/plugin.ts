@@ -12,7 +12,7 @@ import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
 import type { Hostcall } from './hostcalls/util.js'
 import { levelValue, type LogSource, type PluginLogger } from './logger.js'
-import type { PropertyValue } from './properties.js'
+import type { PropertyTable } from './properties.js'
 import { WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
 
@@ -53,7 +53,7 @@ export interface PluginSettings {
   vmId: string
   config: Buffer
   vmConfig: Buffer
-  properties: Record<string, PropertyValue>
+  properties: PropertyTable
   logLevel: LogLevelName | undefined
   source: string
 }
@@ -94,7 +94,7 @@ export class Plugin {
   /** @internal VM configuration bytes (buffer 6). */
   readonly vmConfigBytes: Buffer
   /** @internal embedder properties. */
-  readonly properties: Record<string, PropertyValue>
+  readonly properties: PropertyTable
   /** @internal whether any embedder property was given. */
   readonly hasProperties: boolean
   /** @internal numeric log level. */
@@ -120,7 +120,7 @@ export class Plugin {
     this.pluginConfigBytes = settings.config
     this.vmConfigBytes = settings.vmConfig
     this.properties = settings.properties
-    this.hasProperties = Object.keys(settings.properties).length > 0
+    this.hasProperties = settings.properties.size > 0
     this.abi = runtime.abi
     this.#rt = runtime
     this.logLevel = levelValue(settings.logLevel ?? runtime.logger.level)
