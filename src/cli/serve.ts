@@ -14,7 +14,11 @@ import { parse as parseYaml } from 'yaml'
 import type { LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
 import { WasmPluginHost } from '../host/host.js'
-import type { PluginLogger } from '../host/logger.js'
+import { randomUUID } from 'node:crypto'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { performance } from 'node:perf_hooks'
+import { DIAGNOSTICS_CHANNELS, type ActionMessage, type CallbackMessage, type HostcallMessage } from '../host/diagnostics.js'
+import type { LogSource, PluginLogger } from '../host/logger.js'
 import type { FailStrategy, Plugin } from '../host/plugin.js'
 import { PluginPipeline } from '../pipeline/pipeline.js'
 import { createEchoUpstream } from '../adapters/node/echo.js'
@@ -64,6 +68,10 @@ export interface ServeOptions {
   tls?: { cert: string; key: string; ca?: string }
   /** The plugin logger. */
   logger: PluginLogger
+  /** `--log-level`; `trace` prints the diagnostics channels too. */
+  logLevel?: LogLevelName
+  /** One access-log line per request (default true). */
+  accessLog?: boolean
   /** The demo plugin, used when neither plugins nor a config are given. */
   demo: string
   /** Where `serve` prints its own lines. */
@@ -192,6 +200,10 @@ function routeOf(routes: readonly RouteSpec[], url: string | undefined): string 
 export async function serve(opts: ServeOptions): Promise<Serving> {
   const closers: Array<() => Promise<void> | void> = []
   try {
+    // Subscribed before the plugins load: hostcall tracing wraps the VMs started while subscribed.
+    if (opts.logLevel === 'trace') closers.push(traceChannels(opts.logger))
+    const access = opts.accessLog === false ? undefined : accessLog(opts.logger)
+    if (access) closers.push(access.close)
     // Plugins first: a plugin or config error is reported before anything listens.
     const routes = opts.routes ?? []
     const match = routes.length ? (req: IncomingMessage) => ({ route: routeOf(routes, req.url) }) : undefined
@@ -232,6 +244,15 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       const g = current
       g.inflight++
+      // Envoy's connection manager gives every request an x-request-id: plugin lines and the
+      // access log carry it.
+      let id = req.headers['x-request-id']
+      if (typeof id !== 'string' || !id) {
+        id = randomUUID()
+        req.headers['x-request-id'] = id
+        req.rawHeaders.push('x-request-id', id)
+      }
+      access?.start(req, res, id)
       res.once('close', () => {
         g.inflight--
         retire(g)
@@ -325,6 +346,70 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
   } catch (err) {
     for (const c of closers.reverse()) await c()
     throw err
+  }
+}
+
+/** Prints the diagnostics channels as trace lines; returns the unsubscribe. */
+function traceChannels(logger: PluginLogger): () => void {
+  const line = (m: { plugin: string; contextId: number; requestId?: string }, text: string) => {
+    const source: LogSource = { plugin: m.plugin, contextId: m.contextId, origin: 'host' }
+    if (m.requestId !== undefined) source.requestId = m.requestId
+    logger.log('trace', text, source)
+  }
+  const onCallback = (msg: unknown) => {
+    const m = msg as CallbackMessage
+    line(m, `callback ${m.callback}(${m.args.join(', ')}) -> ${m.result ?? `trap: ${(m.error as Error | undefined)?.message}`} (${m.durationMs.toFixed(3)} ms)`)
+  }
+  const onAction = (msg: unknown) => {
+    const m = msg as ActionMessage
+    line(m, `action ${m.callback}: ${m.action}${m.detail !== undefined ? ` ${m.detail}` : ''}`)
+  }
+  const onHostcall = (msg: unknown) => {
+    const m = msg as HostcallMessage
+    line(m, `hostcall ${m.name}(${m.args.join(', ')}) -> ${String(m.result)}`)
+  }
+  subscribe(DIAGNOSTICS_CHANNELS.callback, onCallback)
+  subscribe(DIAGNOSTICS_CHANNELS.action, onAction)
+  subscribe(DIAGNOSTICS_CHANNELS.hostcall, onHostcall)
+  return () => {
+    unsubscribe(DIAGNOSTICS_CHANNELS.callback, onCallback)
+    unsubscribe(DIAGNOSTICS_CHANNELS.action, onAction)
+    unsubscribe(DIAGNOSTICS_CHANNELS.hostcall, onHostcall)
+  }
+}
+
+/**
+ * The access log: one line per request when its response ended — method, path, status, time, and
+ * the plugins that acted (in order; `name[local 401]`, `[failed]`, `[reset]` for what ended it).
+ */
+function accessLog(logger: PluginLogger): { start(req: IncomingMessage, res: ServerResponse, id: string): void; close(): void } {
+  const acted = new Map<string, Map<string, string[]>>()
+  const onAction = (msg: unknown) => {
+    const m = msg as ActionMessage
+    const plugins = acted.get(m.requestId)
+    if (!plugins) return
+    let notes = plugins.get(m.plugin)
+    if (!notes) plugins.set(m.plugin, (notes = []))
+    if (m.action === 'local_response') notes.push(`local ${m.detail}`)
+    else if (m.action === 'failed') notes.push('failed')
+    else if (m.action === 'close_stream') notes.push('reset')
+  }
+  subscribe(DIAGNOSTICS_CHANNELS.action, onAction)
+  return {
+    start(req, res, id) {
+      const t0 = performance.now()
+      acted.set(id, new Map())
+      const method = req.method ?? 'GET'
+      const path = req.url ?? '/'
+      res.once('close', () => {
+        const plugins = acted.get(id)
+        acted.delete(id)
+        const list = plugins?.size ? [...plugins].map(([name, notes]) => (notes.length ? `${name}[${notes.join(', ')}]` : name)).join(',') : '-'
+        const status = res.writableFinished ? String(res.statusCode) : `${res.headersSent ? res.statusCode : '-'} aborted`
+        logger.log('info', `${method} ${path} ${status} ${(performance.now() - t0).toFixed(1)} ms plugins=${list}`, { plugin: 'access', contextId: 0, origin: 'host', requestId: id })
+      })
+    },
+    close: () => unsubscribe(DIAGNOSTICS_CHANNELS.action, onAction),
   }
 }
 

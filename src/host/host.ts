@@ -10,15 +10,18 @@ import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limit
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
 import type { HttpCallDispatcher, RedisBridge } from './services.js'
-import { createConsoleLogger, type PluginLogger } from './logger.js'
+import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import { propertyTable, type PropertiesInit } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
-  /** Receives plugin logs (default: console, level `info`). */
-  logger?: PluginLogger
+  /**
+   * Receives plugin logs: a pino logger (a child per plugin), `console`, or `{ level, log }`
+   * (default: console, level `info`).
+   */
+  logger?: LoggerLike
   /** WASI provider for every plugin (default `'sandbox'`). */
   wasi?: WasiOption
   /** Caps. */
@@ -127,10 +130,13 @@ export class WasmPluginHost {
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
 
-  /** @param options - logger, WASI provider, limits, foreign functions, failure callback */
+  /**
+   * @param options - logger, WASI provider, limits, foreign functions, failure callback
+   * @throws `PWH_ERR_CONFIG_INVALID` when `logger` is neither pino-, console- nor `{ log }`-shaped
+   */
   constructor(options: HostOptions = {}) {
     this.#options = options
-    this.logger = options.logger ?? createConsoleLogger()
+    this.logger = toPluginLogger(options.logger)
     this.clock = options.clock ?? systemClock
     this.#services = {}
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher

@@ -11,7 +11,8 @@ import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInf
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
 import type { Hostcall } from './hostcalls/util.js'
-import { levelValue, type LogSource, type PluginLogger } from './logger.js'
+import { traceHostcalls } from './diagnostics.js'
+import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './logger.js'
 import type { PropertyTable } from './properties.js'
 import { WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
@@ -169,7 +170,7 @@ export class Plugin {
   start(): void {
     const vm = new WasmVm(this)
     const wasi = this.#rt.wasi.create(this, vm)
-    const env: Record<string, Hostcall> = envHostcalls(vm)
+    const env: Record<string, Hostcall> = traceHostcalls(envHostcalls(vm), vm)
     const imports: WebAssembly.Imports = { env: {}, ...wasi.imports }
     let warned = false
     for (const imp of WebAssembly.Module.imports(this.#rt.module)) {
@@ -422,7 +423,11 @@ export class Plugin {
   /** @internal sends a line to the logger. */
   emitLog(level: LogLevelName, message: string, contextId: number, origin: LogSource['origin']): void {
     if (levelValue(level) < this.logLevel) return
-    this.#rt.logger.log(level, message, { plugin: this.name, contextId, origin })
+    const source: LogSource = { plugin: this.name, contextId, origin }
+    // Lines of a stream context carry the request's id.
+    const ctx = contextId ? this.#vm?.contexts.get(contextId) : undefined
+    if (ctx && !ctx.isRoot) source.requestId = requestIdOf((ctx as StreamContext).http)
+    this.#rt.logger.log(level, message, source)
   }
 
   /** @internal per-stream body buffer limit. */

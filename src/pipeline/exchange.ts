@@ -11,6 +11,7 @@ import type { ClockTimer } from '../host/clock.js'
 import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
+import { actionChannel, actionOf, publishAction } from '../host/diagnostics.js'
 
 /** What came out of the plugin chain during one exchange call. */
 export interface PhaseResult {
@@ -197,6 +198,11 @@ export class Exchange {
   /** Properties set by plugins with `proxy_set_property` (filter state). */
   get filterState(): ReadonlyMap<string, Buffer> {
     return this.#s.http.filterState
+  }
+
+  /** The plugins planned for this request, in request order. */
+  get plugins(): readonly Plugin[] {
+    return this.#s.plugins
   }
 
   /** @internal shared request state. */
@@ -402,6 +408,7 @@ export class Exchange {
       if (this.#finished) return
       const failure = ctx.vm.failure
       if (failure) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'failed', failure.code)
         // The VM failed outside this request's callbacks (a callout reply or a tick trapped): the
         // request it paused gets the plugin's fail strategy now, not after the pause timeout.
         for (const d of [this.#res.started ? this.#res : this.#req]) {
@@ -411,14 +418,17 @@ export class Exchange {
         continue
       }
       if (ctx.localResponse) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'local_response', ctx.localResponse.status)
         this.#onLocal(ctx)
         continue
       }
       if (ctx.closeRequested) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'close_stream')
         ctx.closeRequested = false
         this.#close()
         continue
       }
+      if ((ctx.continueRequest || ctx.continueResponse) && actionChannel.hasSubscribers) publishAction(ctx, 'async', 'continue_stream')
       if (ctx.continueRequest) {
         ctx.continueRequest = false
         const i = this.#req.slots.findIndex((s) => s.ctx === ctx)
@@ -513,18 +523,22 @@ export class Exchange {
     try {
       r = slot.plugin.callStream(ctx, name, 0, a, b)
     } catch (err) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'failed', (err as PluginFailureError).code)
       this.#onFailure(d, i, err as PluginFailureError)
       return undefined
     }
     if (ctx.localResponse) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'local_response', ctx.localResponse.status)
       this.#onLocal(ctx)
       return undefined
     }
     if (ctx.closeRequested) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'close_stream')
       ctx.closeRequested = false
       this.#close()
       return undefined
     }
+    if (actionChannel.hasSubscribers) publishAction(ctx, name, actionOf(name, r))
     return r
   }
 

@@ -122,7 +122,7 @@ describe('proxy-wasm-host serve', () => {
     expect(body.args).toEqual({ x: '1' })
     expect(r.headers['x-proxy-wasm-demo']).toBe('hello from wasm')
     // The plugin's log line reaches the terminal.
-    await run.waitFor(/\[info\] \[demo\] hello from wasm: GET \/anything\?x=1/)
+    await run.waitFor(/^\S+Z INFO  \[demo\] \[[0-9a-f-]{36}\] hello from wasm: GET \/anything\?x=1$/)
   })
 
   it('loads --plugin file.wasm=config.json, YAML and inline JSON configs', async () => {
@@ -342,6 +342,19 @@ describe('proxy-wasm-host serve: plan, routes, TLS, ports', () => {
     } finally {
       certs.remove()
     }
+  })
+
+  it('prints timestamped lines, an access log line, and with --log-level trace the callbacks, actions and hostcalls', async () => {
+    const { url, run } = await serve(['--log-level', 'trace'])
+    await (await request(`${url}/anything`, { headers: { 'x-request-id': 'cli-1' } })).body.text()
+    await run.waitFor(/^\S+Z INFO {2}\[access\] \[cli-1\] GET \/anything 200 \d+\.\d ms plugins=demo$/)
+    expect(run.lines).toContainEqual(expect.stringMatching(/^\S+Z TRACE \[demo\] \[cli-1\] callback proxy_on_request_headers\(\d+, \d+, 1\) -> 0 \(\d+\.\d{3} ms\)$/))
+    expect(run.lines).toContainEqual(expect.stringMatching(/^\S+Z TRACE \[demo\] \[cli-1\] action proxy_on_request_headers: continue$/))
+    expect(run.lines).toContainEqual(expect.stringMatching(/^\S+Z TRACE \[demo\] \[cli-1\] hostcall proxy_add_header_map_value\(/))
+    const quiet = await serve(['--no-access-log'])
+    await (await request(`${quiet.url}/anything`)).body.text()
+    await quiet.run.waitFor(/hello from wasm: GET \/anything$/)
+    expect(quiet.run.lines.some((l) => l.includes('[access]'))).toBe(false)
   })
 
   it('a port in use fails before anything is announced', async () => {

@@ -28,6 +28,7 @@ import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestR
 import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '../node/headers.js'
 import { applyRequestHeaders } from '../node/in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions as Options } from '../node/options.js'
+import { pluginFailureOf } from '../node/plugin-errors.js'
 import { logHost } from '../node/response.js'
 
 
@@ -60,6 +61,8 @@ interface State {
   answered: boolean
   /** A local reply or reset from the request body after the handler started. */
   late: PhaseResult | undefined
+  /** `onPluginError: 'forward'`. */
+  forward: boolean
 }
 
 const kState = Symbol('proxy-wasm-host')
@@ -152,7 +155,7 @@ function addHooks(fastify: FastifyInstance, source: PipelineSource<FastifyReques
     const pipeline = pipelineFor(source, request)
     const raw = request.raw
     const ex = pipeline.exchange(exchangeRequest(raw, routeFor(options, request)))
-    const st: State = { ex, hasBody: requestHasBody(raw.headers), runner: undefined, answered: false, late: undefined }
+    const st: State = { ex, hasBody: requestHasBody(raw.headers), runner: undefined, answered: false, late: undefined, forward: options.onPluginError === 'forward' }
     ;(request as unknown as { [kState]: State })[kState] = st
     endWithResponse(reply.raw, ex, () => st.runner)
     if (st.hasBody) return
@@ -246,6 +249,9 @@ function afterStart(request: FastifyRequest, reply: FastifyReply, st: State, s: 
   }
   if (s.kind === 'local') {
     st.answered = true
+    const failure = st.forward ? pluginFailureOf(st.ex, s.response) : undefined
+    // `onPluginError: 'forward'`: Fastify's error handler answers (onSend lets its reply through).
+    if (failure) throw failure
     sendLocal(reply, s.response)
     return reply
   }
