@@ -3,7 +3,7 @@
  * @module
  */
 export { WasmPluginHost } from './host/host.js'
-export type { HostOptions, PluginOptions, WasmSource, CompiledPlugin } from './host/host.js'
+export type { HostOptions, PluginOptions, WasmSource, CompiledPlugin, PluginPhaseName } from './host/host.js'
 export { Plugin } from './host/plugin.js'
 export type { PluginPhase, FailStrategy, ForeignFunction } from './host/plugin.js'
 export { HeaderMap } from './host/header-map.js'

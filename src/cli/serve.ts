@@ -13,7 +13,7 @@ import { Pool } from 'undici'
 import { parse as parseYaml } from 'yaml'
 import type { LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
-import { WasmPluginHost } from '../host/host.js'
+import { WasmPluginHost, type PluginPhaseName } from '../host/host.js'
 import { randomUUID } from 'node:crypto'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { performance } from 'node:perf_hooks'
@@ -154,7 +154,7 @@ async function loadGeneration(opts: ServeOptions): Promise<{ host: WasmPluginHos
           wasm: spec.file,
           ...(config !== undefined ? { config } : {}),
           ...(spec.name !== undefined ? { name: spec.name } : {}),
-          ...(spec.phase !== undefined ? { phase: spec.phase as Plugin['phase'] } : {}),
+          ...(spec.phase !== undefined ? { phase: spec.phase as PluginPhaseName } : {}),
           ...(spec.priority !== undefined ? { priority: spec.priority } : {}),
           ...(spec.failStrategy !== undefined ? { failStrategy: spec.failStrategy } : {}),
         }),

@@ -65,8 +65,8 @@ export interface PluginOptions {
   config?: string | Uint8Array | Record<string, unknown> | unknown[]
   /** VM configuration (buffer 6). */
   vmConfig?: string | Uint8Array | Record<string, unknown>
-  /** Ordering phase (default `UNSPECIFIED`). */
-  phase?: PluginPhase
+  /** Ordering phase (default `UNSPECIFIED`): Istio/Higress names or the MSE console's (`authentication` …). */
+  phase?: PluginPhaseName
   /** Priority in the phase, larger first (default 0). */
   priority?: number
   /** Trap policy (default `FAIL_CLOSE`). */
@@ -250,6 +250,29 @@ export class WasmPluginHost {
     this.#plugins.clear()
   }
 }
+
+/**
+ * Phase names {@link WasmPluginHost.load} accepts: Istio/Higress `WasmPlugin.phase`
+ * (`AUTHN`, `AUTHZ`, `STATS`, `UNSPECIFIED_PHASE`) and the stage names of the MSE console
+ * (`authentication`, `authorization`, `statistics`, `default`), in upper or lower case.
+ * @example
+ * ```ts
+ * const phase: PluginPhaseName = 'authentication' // runs as AUTHN
+ * ```
+ */
+export type PluginPhaseName =
+  | PluginPhase
+  | Lowercase<PluginPhase>
+  | 'UNSPECIFIED_PHASE'
+  | 'unspecified_phase'
+  | 'authentication'
+  | 'authorization'
+  | 'statistics'
+  | 'default'
+  | 'AUTHENTICATION'
+  | 'AUTHORIZATION'
+  | 'STATISTICS'
+  | 'DEFAULT'
 
 const PHASES: Record<string, PluginPhase> = {
   AUTHN: 'AUTHN',

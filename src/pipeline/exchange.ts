@@ -12,6 +12,7 @@ import type { HttpState, LocalResponse, StreamContext } from '../host/context.js
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
 import { actionChannel, actionOf, publishAction } from '../host/diagnostics.js'
+import { LocalReply } from './final-response.js'
 
 /** What came out of the plugin chain during one exchange call. */
 export interface PhaseResult {
@@ -689,7 +690,7 @@ export class Exchange {
     headers.set('content-length', String(lr.body.byteLength))
     if (lr.body.byteLength && !headers.has('content-type')) headers.set('content-type', 'text/plain')
     http.responseCodeDetails = lr.details
-    const response: FinalResponse = { status: lr.status, headers, body: lr.body, details: lr.details }
+    const response: FinalResponse = new LocalReply(lr.status, headers, lr.body, lr.details)
     this.#req.stopped = true
     for (const s of this.#req.slots) s.inbox = []
     if (from.req && !http.responseHeadersSent) {
@@ -790,7 +791,7 @@ export class Exchange {
         const body = Buffer.concat(this.#localBody)
         this.#final = {
           action: 'local',
-          response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
+          response: new LocalReply(Number(headers.get(':status')), headers, body, this.#s.http.responseCodeDetails ?? ''),
         }
         // Keep content-length right after response plugins rewrote the body.
         if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))

@@ -6,7 +6,14 @@
 import type { PluginFailureError } from '../../errors.js'
 import type { Exchange, FinalResponse } from '../../pipeline/exchange.js'
 
-/** What an adapter does when a plugin fails (FAIL_CLOSE / FAIL_RELOAD) before the app ran. */
+/**
+ * What an adapter does when a plugin fails (FAIL_CLOSE / FAIL_RELOAD) before the app ran: `respond`
+ * sends the 500, `forward` hands the error to the framework.
+ * @example
+ * ```ts
+ * app.use(proxyWasm({ pipeline, onPluginError: "forward" satisfies PluginErrorMode }))
+ * ```
+ */
 export type PluginErrorMode = 'respond' | 'forward'
 
 /**
