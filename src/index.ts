@@ -1,6 +1,6 @@
 /**
  * proxy-wasm-host: run proxy-wasm plugins (Envoy, Istio, Higress/MSE, Kong) inside any Node.js server.
- * @module
+ * @module proxy-wasm-host
  */
 export { WasmPluginHost } from './host/host.js'
 export type { HostOptions, PluginOptions, WasmSource, CompiledPlugin, PluginPhaseName } from './host/host.js'

@@ -17,7 +17,7 @@
  * await app.register(proxyWasmFastify, { pipeline })   // every route of the app
  * app.get('/hello', async (req) => ({ hello: req.headers.hello }))
  * ```
- * @module
+ * @module proxy-wasm-host/fastify
  */
 import { parse as parseQuery } from 'node:querystring'
 import { Readable } from 'node:stream'

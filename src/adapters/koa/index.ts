@@ -11,7 +11,7 @@
  * app.use(proxyWasm({ pipeline }))
  * app.use((ctx) => { ctx.body = { hello: ctx.get('hello') } })
  * ```
- * @module
+ * @module proxy-wasm-host/koa
  */
 import { STATUS_CODES } from 'node:http'
 import { Readable } from 'node:stream'
