@@ -1,8 +1,8 @@
 // The CLI as a new user runs it: `npm run build`, then `node dist/cli/index.js …` in a child
 // process; real servers on 127.0.0.1, undici clients.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,6 +12,7 @@ import { parse } from '@bytecodealliance/jco'
 import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { fixture } from '../helpers.js'
+import { buildPackageInto } from '../package-build.js'
 import { makeTestCerts } from '../tls-certs.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -89,13 +90,8 @@ async function runToEnd(args: string[]): Promise<{ code: number | null; out: str
 }
 
 beforeAll(() => {
-  // What `npm run build` does (tsup, then the demo plugin), into the private directory. The
-  // package.json there keeps dist/ an ES module scope, as the package's own "type": "module" does.
-  rmSync(out, { recursive: true, force: true })
-  mkdirSync(out, { recursive: true })
-  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
-  execFileSync(process.execPath, [join(root, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', join(out, 'dist')], { cwd: root, stdio: 'pipe' })
-  execFileSync(process.execPath, [join(root, 'scripts/build-demo.mjs'), join(out, 'dist')], { cwd: root, stdio: 'pipe' })
+  // What `npm run build` does, into the private directory.
+  buildPackageInto(out)
   dir = mkdtempSync(join(tmpdir(), 'pwh-cli-'))
 }, 120_000)
 
