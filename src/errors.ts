@@ -26,6 +26,10 @@ export const ErrorCodes = {
   PWH_ERR_EXCHANGE_STATE: 'An exchange method was called out of order (e.g. body after end of stream).',
   PWH_ERR_EXCHANGE_ABORTED: 'The exchange was aborted before it completed.',
   PWH_ERR_BUFFER_LIMIT: 'A body buffered for a plugin exceeded the buffer limit (413 for requests, 500 for responses).',
+  // Upstreams (callouts, resolvers)
+  PWH_ERR_UPSTREAM_RESOLVE: 'A resolver could not list the endpoints of an upstream name (registry unreachable, access denied, DNS server silent).',
+  // Redis, shared state, metrics, workers
+  PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
 } as const
 
 /** A stable error code. */

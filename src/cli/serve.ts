@@ -54,6 +54,8 @@ export interface ServeOptions {
   config?: string
   /** `--upstream` URL; default: the built-in echo upstream. */
   upstream?: string
+  /** `--upstream NAME=URL` entries: callout upstream names → URLs (the host's `upstreams`). */
+  upstreams?: Record<string, string[]>
   /** `--port` (0: any free port). */
   port: number
   /** `--host`. */
@@ -132,7 +134,7 @@ async function readPluginConfig(file: string): Promise<string | Record<string, u
 
 /** Loads one generation of plugins on a fresh host. */
 async function loadGeneration(opts: ServeOptions): Promise<{ host: WasmPluginHost; pipeline: PluginPipeline; files: string[] }> {
-  const host = new WasmPluginHost({ logger: opts.logger })
+  const host = new WasmPluginHost({ logger: opts.logger, ...(opts.upstreams ? { upstreams: opts.upstreams } : {}) })
   try {
     if (opts.config) {
       const pipeline = await PluginPipeline.fromConfig(host, opts.config)

@@ -6,14 +6,21 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
-import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
+import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import { propertyTable, type PropertiesInit } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
+import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
+import type { UpstreamResolver } from '../upstream/types.js'
+import { Upstreams, type UpstreamMap } from '../upstream/upstreams.js'
+import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
+import { createMemorySharedData, createMemorySharedQueues } from '../state/memory.js'
+import { PluginMetrics } from '../state/metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
@@ -30,7 +37,26 @@ export interface HostOptions {
     maxWasmBytes?: number
     /** Per-stream body buffer limit in bytes (default 32 MiB); over it a request gets 413, a response 500. */
     bufferLimitBytes?: number
+    /**
+     * Largest HTTP callout response body in bytes (default 16 MiB); a larger one ends the call as a
+     * reset (the plugin sees a failed call, `proxy_get_status` 11 `reset`), as Envoy's response
+     * buffer limit does.
+     */
+    maxCalloutResponseBytes?: number
   }
+  /**
+   * What the upstream names of HTTP callouts mean, exactly as plugins write them: an Envoy cluster
+   * (`outbound|80||auth.static`), a Higress service, a Kong `host:port` → one URL or several
+   * (round-robin). Tried before `resolvers`. See `docs/upstreams.md`.
+   */
+  upstreams?: UpstreamMap
+  /**
+   * Resolvers for the names `upstreams` does not list, tried in order (`staticResolver`,
+   * `dnsResolver`, `kubernetesResolver`, `nacosResolver` from `proxy-wasm-host/upstream`, or your
+   * own). A name nothing claims gets `BadArgument`, Envoy's answer for an unknown cluster. The host
+   * closes them when it closes.
+   */
+  resolvers?: readonly UpstreamResolver[]
   /** Host functions plugins can call with `proxy_call_foreign_function`, by name. */
   foreignFunctions?: Record<string, ForeignFunction>
   /** Called when a plugin traps or exits (the VM is marked failed; the pipeline applies the fail strategy). */
@@ -47,6 +73,25 @@ export interface HostOptions {
   httpDispatcher?: HttpCallDispatcher
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
+  /**
+   * What the Redis cluster names of `proxy_redis_init` / `proxy_redis_call` lead to, e.g.
+   * `{ clusters: { 'outbound|6379||redis.dns': 'redis://127.0.0.1:6379' } }` (see `docs/redis.md`).
+   * Nothing connects until a plugin sends a command.
+   */
+  redis?: RedisOptions
+  /**
+   * Shared data (`proxy_get/set_shared_data`): `'memory'` (default, this host only), or a store —
+   * the same in-memory store for several hosts, or {@link createRedisSharedState}'s to share it
+   * between processes.
+   */
+  sharedData?: 'memory' | SharedDataStore
+  /** Shared queues (`proxy_*_shared_queue`): `'memory'` (default) or a store, as {@link HostOptions.sharedData}. */
+  sharedQueues?: 'memory' | SharedQueueStore
+  /**
+   * The prom-client registry plugin metrics are exported into (default: a new one, see
+   * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   */
+  metricsRegistry?: Registry
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -129,18 +174,69 @@ export class WasmPluginHost {
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
+  readonly #upstreams: Upstreams
+  #ownDispatcher: ClosableHttpDispatcher | undefined
 
   /**
-   * @param options - logger, WASI provider, limits, foreign functions, failure callback
-   * @throws `PWH_ERR_CONFIG_INVALID` when `logger` is neither pino-, console- nor `{ log }`-shaped
+   * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
+   * state stores, foreign functions, failure callback
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one,
+   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store, or `logger` is neither pino-,
+   * console- nor `{ log }`-shaped; `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.logger = toPluginLogger(options.logger)
     this.clock = options.clock ?? systemClock
-    this.#services = {}
+    const clock = this.clock
+    this.#upstreams = new Upstreams({
+      ...(options.upstreams ? { upstreams: options.upstreams } : {}),
+      ...(options.resolvers ? { resolvers: options.resolvers } : {}),
+      now: () => clock.now(),
+      log: (level, message) => this.logger.log(level, message, { plugin: 'upstream', contextId: 0, origin: 'host' }),
+    })
+    for (const k of ['sharedData', 'sharedQueues'] as const) {
+      const v = options[k]
+      if (v !== undefined && v !== 'memory' && (typeof v !== 'object' || v === null)) {
+        throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
+      }
+    }
+    this.#services = {
+      upstreams: this.#upstreams,
+      sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
+      sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
+      metrics: new PluginMetrics({
+        ...(options.metricsRegistry ? { registry: options.metricsRegistry } : {}),
+        warn: (message) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' }),
+      }),
+    }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
+    else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
     if (options.redisBridge) this.#services.redis = options.redisBridge
+    else if (options.redis) this.#services.redis = createRedisBridge(options.redis, { logger: this.logger })
+  }
+
+  /**
+   * The prom-client registry with every metric the plugins define, under the names Envoy's
+   * Prometheus endpoint shows (`wasmcustom.<name>` → `<name>`, see `docs/state-and-metrics.md`).
+   * prom-client is loaded on first use.
+   * @example
+   * ```ts
+   * app.get('/metrics', async (_req, res) => {
+   *   res.type(host.metricsRegistry.contentType).send(await host.metricsRegistry.metrics())
+   * })
+   * ```
+   */
+  get metricsRegistry(): Registry {
+    return this.#services.metrics!.registry
+  }
+
+  /**
+   * The names this host resolves (`upstreams` and `resolvers`): the gateway and the Redis bridge
+   * resolve cluster names here too.
+   */
+  get upstreams(): Upstreams {
+    return this.#upstreams
   }
 
   /** Plugins loaded and not closed. */
@@ -235,6 +331,7 @@ export class WasmPluginHost {
         wasi: await wasi,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+        maxCalloutResponseBytes: this.#options.limits?.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
         onFailure: (err) => this.#options.onPluginFailure?.(err),
       },
     )
@@ -244,10 +341,17 @@ export class WasmPluginHost {
     return plugin
   }
 
-  /** Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers stopped). */
-  close(): void {
+  /**
+   * Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers
+   * stopped, pending callouts cancelled), then closes the callout connections and the resolvers.
+   * @returns a promise that settles once connections and resolver watches are closed (plugins are shut down at once)
+   */
+  close(): Promise<void> {
     for (const p of this.#plugins) p.close()
     this.#plugins.clear()
+    const own = this.#ownDispatcher
+    this.#ownDispatcher = undefined
+    return Promise.all([own?.close(), this.#upstreams.close()]).then(() => undefined, () => undefined)
   }
 }
 

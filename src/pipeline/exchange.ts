@@ -206,6 +206,11 @@ export class Exchange {
     return this.#s.plugins
   }
 
+  /** The endpoint (`ip:port`) a plugin pinned this request to with Higress `proxy_set_upstream_override_host`. */
+  get upstreamOverrideHost(): string | undefined {
+    return this.#s.http.upstreamOverrideHost
+  }
+
   /** @internal shared request state. */
   get http(): HttpState {
     return this.#s.http

@@ -233,7 +233,7 @@ describe('proxy-wasm-host inspect', () => {
 
   it('names unimplemented and unknown hostcalls', async () => {
     const wat = `(module
-      (import "env" "proxy_http_call" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "env" "proxy_grpc_cancel" (func (param i32) (result i32)))
       (import "env" "proxy_made_up" (func (param i32) (result i32)))
       (import "env" "proxy_log" (func (param i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
@@ -243,8 +243,8 @@ describe('proxy-wasm-host inspect', () => {
     const { code, out } = await runToEnd(['inspect', 'callout.wasm'])
     expect(code).toBe(0)
     expect(out).toMatch(/^abi\s+0\.2\.1 /m)
-    expect(out).toMatch(/^\s+env\.proxy_http_call\s+UNIMPLEMENTED/m)
-    expect(out).toMatch(/^unimplemented hostcalls: proxy_http_call$/m)
+    expect(out).toMatch(/^\s+env\.proxy_grpc_cancel\s+UNIMPLEMENTED/m)
+    expect(out).toMatch(/^unimplemented hostcalls: proxy_grpc_cancel$/m)
     expect(out).toMatch(/^unknown imports: env\.proxy_made_up$/m)
   })
 
