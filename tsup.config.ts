@@ -18,7 +18,8 @@ export default defineConfig({
     'testing/vitest': 'src/testing/vitest.ts',
   },
   format: ['esm', 'cjs'],
-  dts: true,
+  // Published types leave out what is marked @internal (typedoc's excludeInternal does the same for the docs).
+  dts: { compilerOptions: { stripInternal: true } },
   clean: true,
   sourcemap: true,
   target: 'node20',

@@ -13,6 +13,7 @@ import type { Command } from './args.js'
 import { devFlags } from './flags/serve-dev.js'
 import { listenFlags } from './flags/serve-listen.js'
 import { pluginFlags } from './flags/serve-plugins.js'
+import { routeFlags } from './flags/serve-routes.js'
 import { upstreamFlags } from './flags/serve-upstream.js'
 import { scaleFlags } from './flags/serve-scale.js'
 import { serveScaled } from './workers.js'
@@ -20,9 +21,9 @@ import { serve, type ServeOptions, type Serving } from './serve.js'
 
 /** The demo plugin shipped next to the built CLI: dist/cli/index.js → dist/demo/demo.wasm. */
 function demoPlugin(): string {
-  // No import.meta here: the CommonJS build of this file could not be parsed with it. The running
-  // script is this file; npm's bin link is a symlink, hence realpath.
-  let here = typeof __filename === 'string' ? __filename : (process.argv[1] ?? '')
+  // The running script is dist/cli/index.js (this code may sit in a shared chunk, so neither
+  // __filename nor import.meta.url says where the CLI is); npm's bin link is a symlink, hence realpath.
+  let here = process.argv[1] ?? ''
   try {
     here = realpathSync(here)
   } catch {
@@ -40,6 +41,7 @@ export const serveCommand: Command<ServeOptions> = {
   groups: [
     pluginFlags,
     upstreamFlags,
+    routeFlags,
     listenFlags,
     devFlags,
     scaleFlags,

@@ -6,7 +6,7 @@
 import type { HeaderPair } from '../abi/pairs.js'
 import type { Clock, ClockTimer } from './clock.js'
 import { HeaderMap } from './header-map.js'
-import type { PropertyValue } from './properties.js'
+import type { PropertiesInit, TlsInfo } from './properties.js'
 import type { Plugin } from './plugin.js'
 import type { HttpCallResponse } from './hostcalls/http-calls.js'
 import type { WasmVm } from './vm.js'
@@ -29,10 +29,12 @@ export interface StreamInfo {
   cluster?: string
   /** Connection id (property `connection.id`); a fresh one is drawn when absent. */
   connectionId?: number
-  /** Whether the client presented a certificate (`connection.mtls`). */
+  /** Whether the client presented a certificate (`connection.mtls`; default: from `tls`). */
   mtls?: boolean
-  /** Extra properties by dotted path (`'node.id'`, `'my_key'`), overriding built-in ones. */
-  properties?: Record<string, PropertyValue>
+  /** TLS facts of the connection (`connection.tls_version`, `connection.requested_server_name` …). */
+  tls?: TlsInfo
+  /** Extra properties by dotted path (`'node.id'`) or segments, overriding built-in ones. */
+  properties?: PropertiesInit
 }
 
 /** A local response requested by `proxy_send_local_response`. */

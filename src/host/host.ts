@@ -10,9 +10,9 @@ import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
-import { createConsoleLogger, type PluginLogger } from './logger.js'
+import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
-import type { PropertyValue } from './properties.js'
+import { propertyTable, type PropertiesInit } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
 import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
 import type { UpstreamResolver } from '../upstream/types.js'
@@ -24,8 +24,11 @@ import type { Registry } from 'prom-client'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
-  /** Receives plugin logs (default: console, level `info`). */
-  logger?: PluginLogger
+  /**
+   * Receives plugin logs: a pino logger (a child per plugin), `console`, or `{ level, log }`
+   * (default: console, level `info`).
+   */
+  logger?: LoggerLike
   /** WASI provider for every plugin (default `'sandbox'`). */
   wasi?: WasiOption
   /** Caps. */
@@ -114,8 +117,8 @@ export interface PluginOptions {
   config?: string | Uint8Array | Record<string, unknown> | unknown[]
   /** VM configuration (buffer 6). */
   vmConfig?: string | Uint8Array | Record<string, unknown>
-  /** Ordering phase (default `UNSPECIFIED`). */
-  phase?: PluginPhase
+  /** Ordering phase (default `UNSPECIFIED`): Istio/Higress names or the MSE console's (`authentication` …). */
+  phase?: PluginPhaseName
   /** Priority in the phase, larger first (default 0). */
   priority?: number
   /** Trap policy (default `FAIL_CLOSE`). */
@@ -128,8 +131,11 @@ export interface PluginOptions {
   env?: Record<string, string>
   /** WASI arguments (default none). */
   args?: string[]
-  /** Properties by dotted path, e.g. `{ 'node.id': 'gw-1' }`. */
-  properties?: Record<string, PropertyValue>
+  /**
+   * Properties by dotted path (`{ 'node.id': 'gw-1' }`), or a `Map` / entry list whose keys may be
+   * segment arrays, for keys with dots: `new Map([[['metadata', 'filter_metadata', 'envoy.lb', 'canary'], 'true']])`.
+   */
+  properties?: PropertiesInit
   /** Lowest log level passed on for this plugin (default: the logger's). */
   logLevel?: LogLevelName
   /** WASI provider for this plugin (default: the host's). */
@@ -181,14 +187,14 @@ export class WasmPluginHost {
   /**
    * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
    * state stores, foreign functions, failure callback
-   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one, or
-   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store; `PWH_ERR_REDIS_TARGET` when a
-   * `redis` target cannot be read
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one,
+   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store, or `logger` is neither pino-,
+   * console- nor `{ log }`-shaped; `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.#compiled = options.compileCache ?? new Map()
-    this.logger = options.logger ?? createConsoleLogger()
+    this.logger = toPluginLogger(options.logger)
     this.clock = options.clock ?? systemClock
     const clock = this.clock
     this.#upstreams = new Upstreams({
@@ -322,7 +328,7 @@ export class WasmPluginHost {
         vmId: options.vmId ?? '',
         config: toBytes(options.config, 'config', compiled.source),
         vmConfig: toBytes(options.vmConfig, 'vmConfig', compiled.source),
-        properties: options.properties ?? {},
+        properties: propertyTable(options.properties, compiled.source),
         logLevel: options.logLevel,
         source: compiled.source,
       },
@@ -358,6 +364,29 @@ export class WasmPluginHost {
     return Promise.all([own?.close(), this.#upstreams.close()]).then(() => undefined, () => undefined)
   }
 }
+
+/**
+ * Phase names {@link WasmPluginHost.load} accepts: Istio/Higress `WasmPlugin.phase`
+ * (`AUTHN`, `AUTHZ`, `STATS`, `UNSPECIFIED_PHASE`) and the stage names of the MSE console
+ * (`authentication`, `authorization`, `statistics`, `default`), in upper or lower case.
+ * @example
+ * ```ts
+ * const phase: PluginPhaseName = 'authentication' // runs as AUTHN
+ * ```
+ */
+export type PluginPhaseName =
+  | PluginPhase
+  | Lowercase<PluginPhase>
+  | 'UNSPECIFIED_PHASE'
+  | 'unspecified_phase'
+  | 'authentication'
+  | 'authorization'
+  | 'statistics'
+  | 'default'
+  | 'AUTHENTICATION'
+  | 'AUTHORIZATION'
+  | 'STATISTICS'
+  | 'DEFAULT'
 
 const PHASES: Record<string, PluginPhase> = {
   AUTHN: 'AUTHN',

@@ -12,8 +12,9 @@ import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInf
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
 import type { Hostcall } from './hostcalls/util.js'
-import { levelValue, type LogSource, type PluginLogger } from './logger.js'
-import type { PropertyValue } from './properties.js'
+import { traceHostcalls } from './diagnostics.js'
+import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './logger.js'
+import type { PropertyTable } from './properties.js'
 import { WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
 
@@ -60,7 +61,7 @@ export interface PluginSettings {
   vmId: string
   config: Buffer
   vmConfig: Buffer
-  properties: Record<string, PropertyValue>
+  properties: PropertyTable
   logLevel: LogLevelName | undefined
   source: string
 }
@@ -101,7 +102,7 @@ export class Plugin {
   /** @internal VM configuration bytes (buffer 6). */
   readonly vmConfigBytes: Buffer
   /** @internal embedder properties. */
-  readonly properties: Record<string, PropertyValue>
+  readonly properties: PropertyTable
   /** @internal whether any embedder property was given. */
   readonly hasProperties: boolean
   /** @internal numeric log level. */
@@ -127,7 +128,7 @@ export class Plugin {
     this.pluginConfigBytes = settings.config
     this.vmConfigBytes = settings.vmConfig
     this.properties = settings.properties
-    this.hasProperties = Object.keys(settings.properties).length > 0
+    this.hasProperties = settings.properties.size > 0
     this.abi = runtime.abi
     this.#rt = runtime
     this.logLevel = levelValue(settings.logLevel ?? runtime.logger.level)
@@ -182,7 +183,7 @@ export class Plugin {
   start(): void {
     const vm = new WasmVm(this)
     const wasi = this.#rt.wasi.create(this, vm)
-    const env: Record<string, Hostcall> = envHostcalls(vm)
+    const env: Record<string, Hostcall> = traceHostcalls(envHostcalls(vm), vm)
     const imports: WebAssembly.Imports = { env: {}, ...wasi.imports }
     let warned = false
     for (const imp of WebAssembly.Module.imports(this.#rt.module)) {
@@ -446,7 +447,11 @@ export class Plugin {
   /** @internal sends a line to the logger. */
   emitLog(level: LogLevelName, message: string, contextId: number, origin: LogSource['origin']): void {
     if (levelValue(level) < this.logLevel) return
-    this.#rt.logger.log(level, message, { plugin: this.name, contextId, origin })
+    const source: LogSource = { plugin: this.name, contextId, origin }
+    // Lines of a stream context carry the request's id.
+    const ctx = contextId ? this.#vm?.contexts.get(contextId) : undefined
+    if (ctx && !ctx.isRoot) source.requestId = requestIdOf((ctx as StreamContext).http)
+    this.#rt.logger.log(level, message, source)
   }
 
   /** @internal per-stream body buffer limit. */

@@ -10,6 +10,7 @@ import { PluginFailureError } from '../errors.js'
 import type { ContextBase, StreamContext } from './context.js'
 import type { Plugin } from './plugin.js'
 import { ProcExit } from './hostcalls/wasi.js'
+import { callbackStart, publishCallback } from './diagnostics.js'
 
 type GuestFn = (a?: number, b?: number, c?: number, d?: number, e?: number) => number | undefined
 
@@ -82,6 +83,8 @@ export class WasmVm {
     this.current = ctx
     this.effective = ctx
     this.#depth++
+    // diagnostics_channel `proxy-wasm-host:callback`: 0 (nothing published) without a subscriber.
+    const traced = callbackStart()
     let r: number | undefined
     try {
       r = d === undefined ? fn(a, b, c) : fn(a, b, c, d, e)
@@ -89,11 +92,13 @@ export class WasmVm {
       this.#depth--
       this.current = cur
       this.effective = eff
+      if (traced) publishCallback(this, ctx, name, [a, b, c, d, e], undefined, traced, err)
       throw this.fail(err, name)
     }
     this.#depth--
     this.current = cur
     this.effective = eff
+    if (traced) publishCallback(this, ctx, name, [a, b, c, d, e], r ?? 0, traced)
     if (this.#depth === 0) this.#flush()
     return (r ?? 0) >>> 0
   }

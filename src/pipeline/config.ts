@@ -19,7 +19,7 @@ import { LOG_LEVEL_NAMES, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError, isProxyWasmHostError } from '../errors.js'
 import { normalizePhase, type PluginOptions, type WasmPluginHost } from '../host/host.js'
 import type { FailStrategy, Plugin } from '../host/plugin.js'
-import type { PropertyValue } from '../host/properties.js'
+import type { PropertiesInit, PropertyValue } from '../host/properties.js'
 import type { FilterChain, PipelineOptions } from './pipeline.js'
 import { resolverFromSpec, type ResolverSpec } from '../upstream/spec.js'
 import { urlEndpoints, type UpstreamMap } from '../upstream/upstreams.js'
@@ -710,12 +710,22 @@ function envValue(v: unknown, field: string, f: Fail): Record<string, string> {
   return env
 }
 
-function propertiesValue(v: unknown, f: Fail): Record<string, PropertyValue> {
-  if (!isObj(v)) return f('properties', `must be an object of { "dotted.path": value }, got ${show(v)}`)
+function propertiesValue(v: unknown, f: Fail): PropertiesInit {
+  const okValue = (val: unknown) => ['string', 'number', 'boolean'].includes(typeof val) ||
+    (isObj(val) && Object.values(val).every((s) => typeof s === 'string'))
+  // A list of { path: [segments], value } entries, for keys that contain dots (Envoy metadata namespaces).
+  if (Array.isArray(v)) {
+    return v.map((e: unknown, i) => {
+      const ok = isObj(e) && (typeof e.path === 'string' || (Array.isArray(e.path) && e.path.length > 0 && e.path.every((s) => typeof s === 'string')))
+      if (!ok) f(`properties[${i}].path`, `must be a dotted string or a list of segments, got ${show(isObj(e) ? e.path : e)}`)
+      const entry = e as { path: string | string[]; value: unknown }
+      if (!okValue(entry.value)) f(`properties[${i}].value`, `must be a string, number, boolean or a map of strings, got ${show(entry.value)}`)
+      return [entry.path, entry.value as PropertyValue] as const
+    })
+  }
+  if (!isObj(v)) return f('properties', `must be an object of { "dotted.path": value } or a list of { path: [segments], value }, got ${show(v)}`)
   for (const [k, val] of Object.entries(v)) {
-    const ok = ['string', 'number', 'boolean'].includes(typeof val) ||
-      (isObj(val) && Object.values(val).every((s) => typeof s === 'string'))
-    if (!ok) f(`properties.${k}`, `must be a string, number, boolean or a map of strings, got ${show(val)}`)
+    if (!okValue(val)) f(`properties.${k}`, `must be a string, number, boolean or a map of strings, got ${show(val)}`)
   }
   return v as Record<string, PropertyValue>
 }

@@ -11,6 +11,8 @@ import type { ClockTimer } from '../host/clock.js'
 import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
+import { actionChannel, actionOf, publishAction } from '../host/diagnostics.js'
+import { LocalReply } from './final-response.js'
 
 /** What came out of the plugin chain during one exchange call. */
 export interface PhaseResult {
@@ -199,6 +201,11 @@ export class Exchange {
   /** Properties set by plugins with `proxy_set_property` (filter state). */
   get filterState(): ReadonlyMap<string, Buffer> {
     return this.#s.http.filterState
+  }
+
+  /** The plugins planned for this request, in request order. */
+  get plugins(): readonly Plugin[] {
+    return this.#s.plugins
   }
 
   /** The endpoint (`ip:port`) a plugin pinned this request to with Higress `proxy_set_upstream_override_host`. */
@@ -409,6 +416,7 @@ export class Exchange {
       if (this.#finished) return
       const failure = ctx.vm.failure
       if (failure) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'failed', failure.code)
         // The VM failed outside this request's callbacks (a callout reply or a tick trapped): the
         // request it paused gets the plugin's fail strategy now, not after the pause timeout.
         for (const d of [this.#res.started ? this.#res : this.#req]) {
@@ -418,14 +426,17 @@ export class Exchange {
         continue
       }
       if (ctx.localResponse) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'local_response', ctx.localResponse.status)
         this.#onLocal(ctx)
         continue
       }
       if (ctx.closeRequested) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'close_stream')
         ctx.closeRequested = false
         this.#close()
         continue
       }
+      if ((ctx.continueRequest || ctx.continueResponse) && actionChannel.hasSubscribers) publishAction(ctx, 'async', 'continue_stream')
       if (ctx.continueRequest) {
         ctx.continueRequest = false
         const i = this.#req.slots.findIndex((s) => s.ctx === ctx)
@@ -520,18 +531,22 @@ export class Exchange {
     try {
       r = slot.plugin.callStream(ctx, name, 0, a, b)
     } catch (err) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'failed', (err as PluginFailureError).code)
       this.#onFailure(d, i, err as PluginFailureError)
       return undefined
     }
     if (ctx.localResponse) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'local_response', ctx.localResponse.status)
       this.#onLocal(ctx)
       return undefined
     }
     if (ctx.closeRequested) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'close_stream')
       ctx.closeRequested = false
       this.#close()
       return undefined
     }
+    if (actionChannel.hasSubscribers) publishAction(ctx, name, actionOf(name, r))
     return r
   }
 
@@ -682,7 +697,7 @@ export class Exchange {
     headers.set('content-length', String(lr.body.byteLength))
     if (lr.body.byteLength && !headers.has('content-type')) headers.set('content-type', 'text/plain')
     http.responseCodeDetails = lr.details
-    const response: FinalResponse = { status: lr.status, headers, body: lr.body, details: lr.details }
+    const response: FinalResponse = new LocalReply(lr.status, headers, lr.body, lr.details)
     if (lr.grpcStatus >= 0) response.grpcStatus = lr.grpcStatus
     this.#req.stopped = true
     for (const s of this.#req.slots) s.inbox = []
@@ -787,7 +802,7 @@ export class Exchange {
         const body = Buffer.concat(this.#localBody)
         this.#final = {
           action: 'local',
-          response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
+          response: new LocalReply(Number(headers.get(':status')), headers, body, this.#s.http.responseCodeDetails ?? ''),
         }
         if (this.#localGrpcStatus !== undefined) this.#final.response!.grpcStatus = this.#localGrpcStatus
         // Keep content-length right after response plugins rewrote the body.

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module'
 let req: NodeJS.Require | undefined
 
 function get(): NodeJS.Require {
-  // tsup's shims give the CommonJS build an import.meta.url too.
+  // The CommonJS build gets import.meta.url defined per output file (tsup.config.ts).
   req ??= createRequire(import.meta.url)
   return req
 }

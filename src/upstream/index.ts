@@ -15,7 +15,7 @@
  *   resolvers: [staticResolver({ services: { billing: '10.0.0.5:8080' } })],
  * })
  * ```
- * @module
+ * @module proxy-wasm-host/upstream
  */
 export { parseClusterName } from './cluster-name.js'
 export type { ClusterName, ClusterNameBase, EnvoyClusterFields } from './cluster-name.js'

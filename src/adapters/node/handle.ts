@@ -9,7 +9,9 @@ import { endWithResponse, frame, isAborted, RequestRunner, type RequestStart, ty
 import { exchangeRequest, requestHasBody, type RouteInfo } from './headers.js'
 import { applyRequestHeaders, interceptRequestBody } from './in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
-import { interceptResponse, logHost } from './response.js'
+import { interceptResponse, logHost, releaseResponse } from './response.js'
+import { pluginFailureOf } from './plugin-errors.js'
+import type { PluginFailureError } from '../../errors.js'
 
 /**
  * A `node:http` request handler.
@@ -37,6 +39,8 @@ export interface InPlaceHooks {
   fail(err: Error): void
   /** A mount path removed from `req.url` (Express): the plugins see the full path. */
   prefix?: string
+  /** `onPluginError: 'forward'`: a plugin failure goes here instead of the fail strategy's 500. */
+  pluginError?: (err: PluginFailureError) => void
 }
 
 /**
@@ -65,7 +69,14 @@ export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: 
     hooks.fail(err)
   }
   const started = (s: RequestStart) => {
-    if (s.kind === 'local') return void response.local(s.response)
+    if (s.kind === 'local') {
+      const failure = hooks.pluginError && pluginFailureOf(ex, s.response)
+      if (failure) {
+        releaseResponse(res)
+        return hooks.pluginError!(failure)
+      }
+      return void response.local(s.response)
+    }
     if (s.kind === 'closed') return response.reset()
     // Headers no plugin touched stay as Node parsed them (nothing to rebuild).
     if (body || prefix || ex.requestHeadersMap.version !== headersBefore) {
@@ -171,6 +182,8 @@ export function proxyWasm(options: ProxyWasmOptions<IncomingMessage>): ConnectMi
       return
     }
     const prefix = (req as { baseUrl?: string }).baseUrl ?? ''
-    runInPlace(p, req, res, routeFor(options, req), { proceed: () => next(), fail: (err) => next(err), prefix })
+    const hooks: InPlaceHooks = { proceed: () => next(), fail: (err) => next(err), prefix }
+    if (options.onPluginError === 'forward') hooks.pluginError = (err) => next(err)
+    runInPlace(p, req, res, routeFor(options, req), hooks)
   }
 }

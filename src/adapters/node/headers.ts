@@ -7,6 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { TLSSocket } from 'node:tls'
 import { HeaderMap } from '../../host/header-map.js'
 import type { ExchangeRequest } from '../../pipeline/pipeline.js'
+import { socketTls } from './tls.js'
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1 plus the usual extras): a proxy never forwards them, and
@@ -146,5 +147,6 @@ export function exchangeRequest(req: IncomingMessage, route: RouteInfo, extra?: 
   if (socket?.localPort !== undefined) r.localPort = socket.localPort
   if (route.route !== undefined) r.route = route.route
   if (route.service !== undefined) r.service = route.service
+  if (socket?.encrypted) r.tls = socketTls(socket)
   return r
 }

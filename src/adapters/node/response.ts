@@ -132,6 +132,8 @@ function installHeadersSent(res: ServerResponse, headFed: () => boolean): void {
  */
 export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bodyless: boolean; logger: PluginLogger; lateReplies?: boolean }): ResponseRunner {
   const orig: Methods = { writeHead: res.writeHead, write: res.write, end: res.end, setHeader: res.setHeader, removeHeader: res.removeHeader, addTrailers: res.addTrailers }
+  const flushHeaders = res.flushHeaders
+  releasers.set(res, () => Object.assign(res, { writeHead: orig.writeHead, write: orig.write, end: orig.end, addTrailers: orig.addTrailers, flushHeaders }))
   let head: { status: number; message: string | undefined; headers: HeaderMap } | undefined
   const out = serverResponseOut(res, orig, () => head, (h) => h === ex.responseHeadersMap && h.version === 0)
   const runner = new ResponseRunner(ex, out, opts.bodyless)
@@ -286,6 +288,18 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
     run(0, () => runner.flush())
   }
   return runner
+}
+
+const releasers = new WeakMap<ServerResponse, () => void>()
+
+/**
+ * Gives `res` its own methods back (before anything was written): what the app writes next goes
+ * straight to the client, outside the response phases (`onPluginError: 'forward'`).
+ * @internal
+ */
+export function releaseResponse(res: ServerResponse): void {
+  releasers.get(res)?.()
+  releasers.delete(res)
 }
 
 function toBuffer(chunk: unknown, encoding: BufferEncoding | undefined): Buffer {
