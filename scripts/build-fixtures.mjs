@@ -3,6 +3,7 @@
 //   fixtures/go/<name>/main.go        -> fixtures/build/go/<name>.wasm   (Go >= 1.24, GOOS=wasip1 c-shared)
 //   fixtures/as/<name>/assembly/*.ts  -> fixtures/build/as/<name>.wasm   (AssemblyScript 0.17 + @solo-io/proxy-runtime)
 //   fixtures/wat/<name>.wat           -> fixtures/build/wat/<name>.wasm  (@bytecodealliance/jco parse, then WebAssembly.validate)
+//   fixtures/rust/<name>/lib.rs       -> fixtures/build/rust/<name>.wasm (rustc --target wasm32-unknown-unknown, no_core)
 // Usage: node scripts/build-fixtures.mjs [--force] [name-filter]
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -95,6 +96,26 @@ if (existsSync(watDir)) {
     mkdirSync(dirname(target), { recursive: true })
     writeFileSync(target, bytes)
     console.log(`wat ${f}`)
+    built++
+  }
+}
+// Rust: one no_core cdylib per folder (see fixtures/rust/hello/lib.rs for why no_core).
+const rustDir = join(fixtures, 'rust')
+if (existsSync(rustDir)) {
+  for (const d of readdirSync(rustDir, { withFileTypes: true })) {
+    if (!d.isDirectory() || (filter && !d.name.includes(filter))) continue
+    const src = join(rustDir, d.name, 'lib.rs')
+    if (!existsSync(src)) continue
+    const target = join(out, 'rust', `${d.name}.wasm`)
+    if (upToDate(target, statSync(src).mtimeMs)) { skipped++; continue }
+    mkdirSync(dirname(target), { recursive: true })
+    console.log(`rs  ${d.name}`)
+    const r = spawnSync('rustc', ['--edition', '2024', '--crate-type', 'cdylib', '--target', 'wasm32-unknown-unknown', '-O', '-C', 'panic=abort', src, '-o', target], {
+      stdio: 'inherit', env: { ...process.env, RUSTC_BOOTSTRAP: '1' },
+    })
+    if (r.error) fail('rustc is required to build fixtures/rust (install Rust with rustup: https://rustup.rs)')
+    if (r.status !== 0) fail(`rustc of fixtures/rust/${d.name} failed`)
+    if (!WebAssembly.validate(readFileSync(target))) fail(`fixtures/rust/${d.name} built into an invalid module`)
     built++
   }
 }

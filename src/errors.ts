@@ -26,6 +26,16 @@ export const ErrorCodes = {
   PWH_ERR_EXCHANGE_STATE: 'An exchange method was called out of order (e.g. body after end of stream).',
   PWH_ERR_EXCHANGE_ABORTED: 'The exchange was aborted before it completed.',
   PWH_ERR_BUFFER_LIMIT: 'A body buffered for a plugin exceeded the buffer limit (413 for requests, 500 for responses).',
+  // Upstreams (callouts, resolvers)
+  PWH_ERR_UPSTREAM_RESOLVE: 'A resolver could not list the endpoints of an upstream name (registry unreachable, access denied, DNS server silent).',
+  // Redis, shared state, metrics, workers
+  PWH_ERR_STATE_REDIS: 'The Redis-backed shared state cannot start (ioredis missing).',
+  PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
+  // testing (proxy-wasm-host/testing)
+  PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',
+  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout that has no timeout (`timeout_ms` 0).',
+  PWH_ERR_TESTING_STREAM_DONE: 'A stream tester was used after its `done()`.',
+  PWH_ERR_TESTING_CLOSED: 'A tester was used after its `close()`.',
 } as const
 
 /** A stable error code. */

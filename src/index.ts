@@ -1,16 +1,16 @@
 /**
  * proxy-wasm-host: run proxy-wasm plugins (Envoy, Istio, Higress/MSE, Kong) inside any Node.js server.
- * @module
+ * @module proxy-wasm-host
  */
 export { WasmPluginHost } from './host/host.js'
-export type { HostOptions, PluginOptions, WasmSource, CompiledPlugin } from './host/host.js'
+export type { HostOptions, PluginOptions, WasmSource, CompiledPlugin, PluginPhaseName } from './host/host.js'
 export { Plugin } from './host/plugin.js'
 export type { PluginPhase, FailStrategy, ForeignFunction } from './host/plugin.js'
 export { HeaderMap } from './host/header-map.js'
 export type { HeadersInit } from './host/header-map.js'
-export { createConsoleLogger } from './host/logger.js'
-export type { PluginLogger, LogSource } from './host/logger.js'
-export type { PropertyValue } from './host/properties.js'
+export { createConsoleLogger, toPluginLogger } from './host/logger.js'
+export type { PluginLogger, LogSource, LoggerLike, PinoLikeLogger, PinoLogFn, ConsoleLikeLogger, ConsoleLoggerOptions } from './host/logger.js'
+export type { PropertyValue, PropertyPath, PropertiesInit, TlsInfo, CertificateInfo } from './host/properties.js'
 export type { StreamInfo, LocalResponse } from './host/context.js'
 export type { WasiOption, WasiProvider, WasiInstance } from './host/wasi-provider.js'
 export { PluginPipeline, orderPlugins, PHASE_ORDER } from './pipeline/pipeline.js'
@@ -25,6 +25,12 @@ export { higressConfig, readPipelineConfig, loadPipelineConfig } from './pipelin
 export type { MatchRule, ConfigShape, ConfigLoadOptions, DeclaredPlugin, DeclaredChain, PipelineDeclaration } from './pipeline/config.js'
 export { LOG_LEVEL_NAMES } from './abi/enums.js'
 export type { HeaderPair } from './abi/pairs.js'
+export { DIAGNOSTICS_CHANNELS } from './host/diagnostics.js'
+export type { CallbackMessage, ActionMessage, ActionName, HostcallMessage } from './host/diagnostics.js'
 export { systemClock } from './host/clock.js'
 export type { Clock, ClockTimer } from './host/clock.js'
 export type { HttpCallout, HttpCalloutResult, HttpCallDispatcher, RedisBridge, RedisInitOptions, RedisCallResult } from './host/services.js'
+export type { SharedDataEntry, SharedDataStore, SharedQueueStore } from './host/services.js'
+export { createMemorySharedData, createMemorySharedQueues, createRedisSharedState, prometheusName, ENVOY_HISTOGRAM_BUCKETS } from './state/index.js'
+export type { RedisSharedState, RedisSharedStateOptions } from './state/index.js'
+export type { RedisOptions, RedisTarget } from './redis/bridge.js'

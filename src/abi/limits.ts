@@ -15,3 +15,8 @@ export const DEFAULT_MAX_WASM_BYTES = 50 * 1024 * 1024
 export const DEFAULT_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024
 /** Largest `proxy_log` message accepted, longer messages are truncated (not rejected). */
 export const LOG_MESSAGE_MAX_BYTES = 1024 * 1024
+/**
+ * Default largest HTTP callout response body (`limits.maxCalloutResponseBytes`); a larger one ends
+ * the call as a reset, as Envoy's `ExceedResponseBufferLimit` does.
+ */
+export const DEFAULT_MAX_CALLOUT_RESPONSE_BYTES = 16 * 1024 * 1024

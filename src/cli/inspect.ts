@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { ABI_MARKERS } from '../abi/enums.js'
-import { ProxyWasmHostError } from '../errors.js'
+import { ProxyWasmHostError, isProxyWasmHostError } from '../errors.js'
+import { WasmPluginHost } from '../host/host.js'
 import { envHostcalls, UNIMPLEMENTED } from '../host/hostcalls/index.js'
 import { systemClock } from '../host/clock.js'
 import { createSandboxWasi } from '../host/hostcalls/wasi.js'
@@ -24,8 +25,10 @@ export interface InspectReport {
   abi: string | undefined
   /** The marker export's name. */
   marker: string | undefined
-  /** Toolchain guess. */
+  /** Toolchain: from the `producers` custom section when the compiler wrote one, else a guess. */
   toolchain: string
+  /** The `producers` custom section (`language`, `processed-by`, `sdk` → `name version` entries), if any. */
+  producers: Record<string, string[]> | undefined
   /** `_initialize`, `_start`, a start section, or none. */
   startup: string
   /** `proxy_on_memory_allocate`, `malloc` or none. */
@@ -34,6 +37,8 @@ export interface InspectReport {
   imports: Array<{ module: string; name: string; kind: string; status: 'implemented' | 'unimplemented' | 'wasi' | 'unknown' }>
   /** Exports. */
   exports: Array<{ name: string; kind: string }>
+  /** Why the host refuses to load this module (the code and message `load()` would throw), or `null`. */
+  refused: { code: string; message: string } | null
 }
 
 /**
@@ -72,6 +77,7 @@ export async function inspectWasm(file: string): Promise<InspectReport> {
     else if (i.module === 'wasi_snapshot_preview1' || i.module === 'wasi_unstable') status = wasi.has(i.name) ? 'wasi' : 'unknown'
     imports.push({ module: i.module, name: i.name, kind: i.kind, status })
   }
+  const producers = readProducers(module)
   const marker = exports.find((e) => e.kind === 'function' && e.name in ABI_MARKERS)?.name
   const has = (n: string) => exports.some((e) => e.name === n)
   const hasStart = startSection(bytes)
@@ -81,12 +87,97 @@ export async function inspectWasm(file: string): Promise<InspectReport> {
     sha256: createHash('sha256').update(bytes).digest('hex'),
     abi: marker ? ABI_MARKERS[marker as keyof typeof ABI_MARKERS] : undefined,
     marker,
-    toolchain: guessToolchain(exports.map((e) => e.name), imported, hasStart),
+    toolchain: producersToolchain(producers, exports.map((e) => e.name)) ?? guessToolchain(exports.map((e) => e.name), imported, hasStart),
+    producers,
     startup: has('_initialize') ? '_initialize (reactor)' : has('_start') ? '_start (command)' : hasStart ? 'start section' : 'none',
     allocator: has('proxy_on_memory_allocate') ? 'proxy_on_memory_allocate' : has('malloc') ? 'malloc' : undefined,
     imports,
     exports,
+    refused: await refusal(bytes, file, imported),
   }
+}
+
+/** What `host.load()` would refuse before running anything: the host's own checks, then imports it cannot provide. */
+async function refusal(bytes: Uint8Array, file: string, imported: WebAssembly.ModuleImportDescriptor[]): Promise<InspectReport['refused']> {
+  const host = new WasmPluginHost({ logger: { level: 'critical', log: () => {} } })
+  try {
+    await host.compile(bytes)
+  } catch (err) {
+    if (!isProxyWasmHostError(err)) throw err
+    return { code: err.code, message: err.message.replace(/^<bytes>/, file) }
+  } finally {
+    host.close()
+  }
+  // The host answers unknown functions (Unimplemented / ENOSYS) but has no memory, table or global to give.
+  const other = imported.filter((i) => i.kind !== 'function')
+  if (other.length) {
+    return {
+      code: 'PWH_ERR_PLUGIN_START_FAILED',
+      message: `${file}: imports ${other.map((i) => `${i.kind} ${i.module}.${i.name}`).join(', ')}, which the host does not provide, so the module cannot be instantiated`,
+    }
+  }
+  return null
+}
+
+/**
+ * The `producers` custom section (tool conventions): fields of `name version` entries, written by
+ * rustc, clang, Emscripten and others.
+ */
+function readProducers(module: WebAssembly.Module): Record<string, string[]> | undefined {
+  const section = WebAssembly.Module.customSections(module, 'producers')[0]
+  if (!section) return undefined
+  const b = new Uint8Array(section)
+  const at = { p: 0 }
+  const leb = (): number => {
+    const n = readLeb(b, at)
+    if (n < 0) throw new Error('truncated')
+    return n
+  }
+  const str = (): string => {
+    const n = leb()
+    if (at.p + n > b.length) throw new Error('truncated')
+    const s = Buffer.from(b.subarray(at.p, at.p + n)).toString('utf8')
+    at.p += n
+    return s
+  }
+  try {
+    const out: Record<string, string[]> = {}
+    for (let fields = leb(); fields > 0; fields--) {
+      const name = str()
+      const values: string[] = []
+      for (let n = leb(); n > 0; n--) {
+        const value = str()
+        const version = str()
+        values.push(version ? `${value} ${version}` : value)
+      }
+      out[name] = values
+    }
+    return out
+  } catch {
+    return undefined // a malformed section says nothing reliable
+  }
+}
+
+/** The toolchain named by the producers section, if it names one. */
+function producersToolchain(producers: Record<string, string[]> | undefined, exports: readonly string[] = []): string | undefined {
+  if (!producers) return undefined
+  const by = producers['processed-by'] ?? []
+  const lang = (producers.language ?? []).map((l) => l.split(' ')[0]!)
+  const tool = (name: string) => by.find((t) => t.toLowerCase().startsWith(name))
+  const go = (producers.language ?? []).find((l) => l.startsWith('Go '))
+  if (go && !tool('tinygo')) {
+    const version = go.slice(3).replace(/^go/, '')
+    return `Go ${version} (GOOS=wasip1${exports.includes('_initialize') ? ', -buildmode=c-shared' : ''})`
+  }
+  const rustc = tool('rustc')
+  if (rustc || lang.includes('Rust')) return `Rust (${rustc ?? 'rustc'})`
+  const tinygo = tool('tinygo')
+  if (tinygo) return `TinyGo (${tinygo})`
+  const emcc = tool('emscripten')
+  if (emcc) return `C++ (${emcc})`
+  const clang = tool('clang')
+  if (clang) return `${lang.includes('C++') || lang.includes('C_plus_plus_14') ? 'C++' : 'C/C++'} (${clang})`
+  return by.length ? by.join(', ') : undefined
 }
 
 /** The report as the text `inspect` prints. */
@@ -96,7 +187,7 @@ export function formatReport(r: InspectReport): string {
   lines.push(`${pad('file', 12)}${r.file} (${r.size} bytes)`)
   lines.push(`${pad('sha256', 12)}${r.sha256}`)
   lines.push(`${pad('abi', 12)}${r.abi ? `${r.abi} (export ${r.marker})` : 'none: no proxy_abi_version_* export, the host refuses this module'}`)
-  lines.push(`${pad('toolchain', 12)}${r.toolchain} (guess)`)
+  lines.push(`${pad('toolchain', 12)}${r.toolchain}${r.producers && producersToolchain(r.producers) ? ' (producers section)' : ' (guess)'}`)
   lines.push(`${pad('start-up', 12)}${r.startup}`)
   lines.push(`${pad('allocator', 12)}${r.allocator ?? 'none: exports neither proxy_on_memory_allocate nor malloc, the host refuses this module'}`)
   lines.push('')
@@ -105,7 +196,7 @@ export function formatReport(r: InspectReport): string {
     implemented: 'implemented',
     unimplemented: 'UNIMPLEMENTED (answers Unimplemented)',
     wasi: 'wasi',
-    unknown: 'UNKNOWN (not provided: instantiation fails)',
+    unknown: 'UNKNOWN (not provided: answers Unimplemented, or ENOSYS for WASI)',
   } as const
   for (const i of r.imports) lines.push(`  ${pad(`${i.module}.${i.name}`, 52)}${i.kind === 'function' ? note[i.status] : `${i.kind}, ${note[i.status]}`}`)
   lines.push(`exports (${r.exports.length})`)
@@ -115,6 +206,7 @@ export function formatReport(r: InspectReport): string {
   const unknown = r.imports.filter((i) => i.status === 'unknown').map((i) => `${i.module}.${i.name}`)
   lines.push(`unimplemented hostcalls: ${unimpl.length ? unimpl.join(', ') : 'none'}`)
   lines.push(`unknown imports: ${unknown.length ? unknown.join(', ') : 'none'}`)
+  lines.push(r.refused ? `the host refuses this module: ${r.refused.code}` : 'the host accepts this module')
   return `${lines.join('\n')}\n`
 }
 
@@ -136,24 +228,26 @@ function guessToolchain(exports: string[], imports: WebAssembly.ModuleImportDesc
 
 /** Whether the module has a start section (id 8); AssemblyScript runs its top-level code from it. */
 function startSection(bytes: Uint8Array): boolean {
-  let p = 8
-  const leb = (): number => {
-    let result = 0
-    let shift = 0
-    for (;;) {
-      const b = bytes[p++]
-      if (b === undefined) return -1
-      result += (b & 0x7f) * 2 ** shift
-      if (!(b & 0x80)) return result
-      shift += 7
-    }
-  }
-  while (p < bytes.length) {
-    const id = bytes[p++]
-    const size = leb()
+  const at = { p: 8 }
+  while (at.p < bytes.length) {
+    const id = bytes[at.p++]
+    const size = readLeb(bytes, at)
     if (size < 0) return false
     if (id === 8) return true
-    p += size
+    at.p += size
   }
   return false
+}
+
+/** An unsigned LEB128 at `at.p` (advanced past it), or -1 when the bytes end first. */
+function readLeb(bytes: Uint8Array, at: { p: number }): number {
+  let result = 0
+  let shift = 0
+  for (;;) {
+    const b = bytes[at.p++]
+    if (b === undefined) return -1
+    result += (b & 0x7f) * 2 ** shift
+    if (!(b & 0x80)) return result
+    shift += 7
+  }
 }

@@ -6,8 +6,9 @@
 import type { HeaderPair } from '../abi/pairs.js'
 import type { Clock, ClockTimer } from './clock.js'
 import { HeaderMap } from './header-map.js'
-import type { PropertyValue } from './properties.js'
+import type { PropertiesInit, TlsInfo } from './properties.js'
 import type { Plugin } from './plugin.js'
+import type { HttpCallResponse } from './hostcalls/http-calls.js'
 import type { WasmVm } from './vm.js'
 
 /** Facts about a request that plugins read as properties, given by the embedder. */
@@ -28,10 +29,12 @@ export interface StreamInfo {
   cluster?: string
   /** Connection id (property `connection.id`); a fresh one is drawn when absent. */
   connectionId?: number
-  /** Whether the client presented a certificate (`connection.mtls`). */
+  /** Whether the client presented a certificate (`connection.mtls`; default: from `tls`). */
   mtls?: boolean
-  /** Extra properties by dotted path (`'node.id'`, `'my_key'`), overriding built-in ones. */
-  properties?: Record<string, PropertyValue>
+  /** TLS facts of the connection (`connection.tls_version`, `connection.requested_server_name` …). */
+  tls?: TlsInfo
+  /** Extra properties by dotted path (`'node.id'`) or segments, overriding built-in ones. */
+  properties?: PropertiesInit
 }
 
 /** A local response requested by `proxy_send_local_response`. */
@@ -131,6 +134,8 @@ export class RootContext extends ContextBase {
    * no callback, when the root shuts down (ABI §6.5).
    */
   readonly pending = new Map<number, PendingCall>()
+  /** The HTTP callout response visible (maps 6/7, buffer 4) only inside `proxy_on_http_call_response`. */
+  httpCallResponse: HttpCallResponse | undefined
   get root(): RootContext {
     return this
   }

@@ -219,4 +219,14 @@ export class HeaderMap implements Iterable<HeaderPair> {
   clone(): HeaderMap {
     return new HeaderMap(this)
   }
+
+  /** `JSON.stringify` gives {@link HeaderMap.toObject} (repeated names as arrays, pseudo-headers included). */
+  toJSON(): Record<string, string | string[]> {
+    return this.toObject()
+  }
+
+  /** `console.log` / `util.inspect` show `HeaderMap { name: value, … }`. */
+  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, options: unknown, inspect: (v: unknown, o: unknown) => string): string {
+    return `HeaderMap ${inspect(this.toObject(), options)}`
+  }
 }

@@ -6,19 +6,29 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
-import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
+import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
-import { createConsoleLogger, type PluginLogger } from './logger.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
+import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
-import type { PropertyValue } from './properties.js'
+import { propertyTable, type PropertiesInit } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
+import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
+import type { UpstreamResolver } from '../upstream/types.js'
+import { Upstreams, type UpstreamMap } from '../upstream/upstreams.js'
+import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
+import { createMemorySharedData, createMemorySharedQueues } from '../state/memory.js'
+import { PluginMetrics } from '../state/metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
-  /** Receives plugin logs (default: console, level `info`). */
-  logger?: PluginLogger
+  /**
+   * Receives plugin logs: a pino logger (a child per plugin), `console`, or `{ level, log }`
+   * (default: console, level `info`).
+   */
+  logger?: LoggerLike
   /** WASI provider for every plugin (default `'sandbox'`). */
   wasi?: WasiOption
   /** Caps. */
@@ -27,7 +37,26 @@ export interface HostOptions {
     maxWasmBytes?: number
     /** Per-stream body buffer limit in bytes (default 32 MiB); over it a request gets 413, a response 500. */
     bufferLimitBytes?: number
+    /**
+     * Largest HTTP callout response body in bytes (default 16 MiB); a larger one ends the call as a
+     * reset (the plugin sees a failed call, `proxy_get_status` 11 `reset`), as Envoy's response
+     * buffer limit does.
+     */
+    maxCalloutResponseBytes?: number
   }
+  /**
+   * What the upstream names of HTTP callouts mean, exactly as plugins write them: an Envoy cluster
+   * (`outbound|80||auth.static`), a Higress service, a Kong `host:port` → one URL or several
+   * (round-robin). Tried before `resolvers`. See `docs/upstreams.md`.
+   */
+  upstreams?: UpstreamMap
+  /**
+   * Resolvers for the names `upstreams` does not list, tried in order (`staticResolver`,
+   * `dnsResolver`, `kubernetesResolver`, `nacosResolver` from `proxy-wasm-host/upstream`, or your
+   * own). A name nothing claims gets `BadArgument`, Envoy's answer for an unknown cluster. The host
+   * closes them when it closes.
+   */
+  resolvers?: readonly UpstreamResolver[]
   /** Host functions plugins can call with `proxy_call_foreign_function`, by name. */
   foreignFunctions?: Record<string, ForeignFunction>
   /** Called when a plugin traps or exits (the VM is marked failed; the pipeline applies the fail strategy). */
@@ -44,6 +73,32 @@ export interface HostOptions {
   httpDispatcher?: HttpCallDispatcher
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
+  /**
+   * Compiled modules by SHA-256, shared by the hosts given the same map (the test kit shares one
+   * per process, so that each tester does not compile the same binary again). Default: per host.
+   * @internal
+   */
+  compileCache?: Map<string, Promise<CompiledPlugin>>
+  /**
+   * What the Redis cluster names of `proxy_redis_init` / `proxy_redis_call` lead to, e.g.
+   * `{ clusters: { 'outbound|6379||redis.dns': 'redis://127.0.0.1:6379' } }` (see `docs/redis.md`).
+   * Nothing connects until a plugin sends a command.
+   */
+  redis?: RedisOptions
+  /**
+   * Shared data (`proxy_get/set_shared_data`): `'memory'` (default, this host only), or a store —
+   * the same in-memory store for several hosts, or {@link createRedisSharedState}'s to share it
+   * between processes.
+   */
+  sharedData?: 'memory' | SharedDataStore
+  /** Shared queues (`proxy_*_shared_queue`): `'memory'` (default) or a store, as {@link HostOptions.sharedData}. */
+  sharedQueues?: 'memory' | SharedQueueStore
+  /**
+   * The prom-client registry plugin metrics are exported into (default: a new one, see
+   * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   * Hosts given the same registry share their stats (a counter keeps counting across reloads).
+   */
+  metricsRegistry?: Registry
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -62,8 +117,8 @@ export interface PluginOptions {
   config?: string | Uint8Array | Record<string, unknown> | unknown[]
   /** VM configuration (buffer 6). */
   vmConfig?: string | Uint8Array | Record<string, unknown>
-  /** Ordering phase (default `UNSPECIFIED`). */
-  phase?: PluginPhase
+  /** Ordering phase (default `UNSPECIFIED`): Istio/Higress names or the MSE console's (`authentication` …). */
+  phase?: PluginPhaseName
   /** Priority in the phase, larger first (default 0). */
   priority?: number
   /** Trap policy (default `FAIL_CLOSE`). */
@@ -76,8 +131,11 @@ export interface PluginOptions {
   env?: Record<string, string>
   /** WASI arguments (default none). */
   args?: string[]
-  /** Properties by dotted path, e.g. `{ 'node.id': 'gw-1' }`. */
-  properties?: Record<string, PropertyValue>
+  /**
+   * Properties by dotted path (`{ 'node.id': 'gw-1' }`), or a `Map` / entry list whose keys may be
+   * segment arrays, for keys with dots: `new Map([[['metadata', 'filter_metadata', 'envoy.lb', 'canary'], 'true']])`.
+   */
+  properties?: PropertiesInit
   /** Lowest log level passed on for this plugin (default: the logger's). */
   logLevel?: LogLevelName
   /** WASI provider for this plugin (default: the host's). */
@@ -119,19 +177,76 @@ export class WasmPluginHost {
   /** The clock plugins read and set timers on. */
   readonly clock: Clock
   readonly #options: HostOptions
-  readonly #compiled = new Map<string, Promise<CompiledPlugin>>()
+  readonly #compiled: Map<string, Promise<CompiledPlugin>>
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
+  readonly #upstreams: Upstreams
+  #ownDispatcher: ClosableHttpDispatcher | undefined
 
-  /** @param options - logger, WASI provider, limits, foreign functions, failure callback */
+  /**
+   * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
+   * state stores, foreign functions, failure callback
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one,
+   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store, or `logger` is neither pino-,
+   * console- nor `{ log }`-shaped; `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
+   */
   constructor(options: HostOptions = {}) {
     this.#options = options
-    this.logger = options.logger ?? createConsoleLogger()
+    this.#compiled = options.compileCache ?? new Map()
+    this.logger = toPluginLogger(options.logger)
     this.clock = options.clock ?? systemClock
-    this.#services = {}
+    const clock = this.clock
+    this.#upstreams = new Upstreams({
+      ...(options.upstreams ? { upstreams: options.upstreams } : {}),
+      ...(options.resolvers ? { resolvers: options.resolvers } : {}),
+      now: () => clock.now(),
+      log: (level, message) => this.logger.log(level, message, { plugin: 'upstream', contextId: 0, origin: 'host' }),
+    })
+    for (const k of ['sharedData', 'sharedQueues'] as const) {
+      const v = options[k]
+      if (v !== undefined && v !== 'memory' && (typeof v !== 'object' || v === null)) {
+        throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
+      }
+    }
+    const warn = (message: string) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' })
+    this.#services = {
+      upstreams: this.#upstreams,
+      sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
+      sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
+      metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
+    }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
+    else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
     if (options.redisBridge) this.#services.redis = options.redisBridge
+    else {
+      // Cluster names resolve through `redis.clusters`, then the upstream resolvers, then `redis.fallback`.
+      const upstreams = this.#upstreams
+      this.#services.redis = createRedisBridge(options.redis ?? {}, { logger: this.logger, resolve: (name) => upstreams.lookup(name) })
+    }
+  }
+
+  /**
+   * The prom-client registry with every metric the plugins define, under the names Envoy's
+   * Prometheus endpoint shows (`wasmcustom.<name>` → `<name>`, see `docs/state-and-metrics.md`).
+   * prom-client is loaded on first use.
+   * @example
+   * ```ts
+   * app.get('/metrics', async (_req, res) => {
+   *   res.type(host.metricsRegistry.contentType).send(await host.metricsRegistry.metrics())
+   * })
+   * ```
+   */
+  get metricsRegistry(): Registry {
+    return this.#services.metrics!.registry
+  }
+
+  /**
+   * The names this host resolves (`upstreams` and `resolvers`): the gateway and the Redis bridge
+   * resolve cluster names here too.
+   */
+  get upstreams(): Upstreams {
+    return this.#upstreams
   }
 
   /** Plugins loaded and not closed. */
@@ -213,7 +328,7 @@ export class WasmPluginHost {
         vmId: options.vmId ?? '',
         config: toBytes(options.config, 'config', compiled.source),
         vmConfig: toBytes(options.vmConfig, 'vmConfig', compiled.source),
-        properties: options.properties ?? {},
+        properties: propertyTable(options.properties, compiled.source),
         logLevel: options.logLevel,
         source: compiled.source,
       },
@@ -226,6 +341,7 @@ export class WasmPluginHost {
         wasi: await wasi,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+        maxCalloutResponseBytes: this.#options.limits?.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
         onFailure: (err) => this.#options.onPluginFailure?.(err),
       },
     )
@@ -235,12 +351,42 @@ export class WasmPluginHost {
     return plugin
   }
 
-  /** Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers stopped). */
-  close(): void {
+  /**
+   * Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers
+   * stopped, pending callouts cancelled), then closes the callout connections and the resolvers.
+   * @returns a promise that settles once connections and resolver watches are closed (plugins are shut down at once)
+   */
+  close(): Promise<void> {
     for (const p of this.#plugins) p.close()
     this.#plugins.clear()
+    const own = this.#ownDispatcher
+    this.#ownDispatcher = undefined
+    return Promise.all([own?.close(), this.#upstreams.close()]).then(() => undefined, () => undefined)
   }
 }
+
+/**
+ * Phase names {@link WasmPluginHost.load} accepts: Istio/Higress `WasmPlugin.phase`
+ * (`AUTHN`, `AUTHZ`, `STATS`, `UNSPECIFIED_PHASE`) and the stage names of the MSE console
+ * (`authentication`, `authorization`, `statistics`, `default`), in upper or lower case.
+ * @example
+ * ```ts
+ * const phase: PluginPhaseName = 'authentication' // runs as AUTHN
+ * ```
+ */
+export type PluginPhaseName =
+  | PluginPhase
+  | Lowercase<PluginPhase>
+  | 'UNSPECIFIED_PHASE'
+  | 'unspecified_phase'
+  | 'authentication'
+  | 'authorization'
+  | 'statistics'
+  | 'default'
+  | 'AUTHENTICATION'
+  | 'AUTHORIZATION'
+  | 'STATISTICS'
+  | 'DEFAULT'
 
 const PHASES: Record<string, PluginPhase> = {
   AUTHN: 'AUTHN',

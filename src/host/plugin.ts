@@ -3,16 +3,18 @@
  * VM that runs it, and its root context.
  * @module
  */
-import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
+import { LOG_LEVEL_NAMES, MapType, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore, UpstreamHostsSource } from './services.js'
+import type { PluginMetrics } from '../state/metrics.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { envHostcalls } from './hostcalls/index.js'
 import type { Hostcall } from './hostcalls/util.js'
-import { levelValue, type LogSource, type PluginLogger } from './logger.js'
-import type { PropertyValue } from './properties.js'
+import { traceHostcalls } from './diagnostics.js'
+import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './logger.js'
+import type { PropertyTable } from './properties.js'
 import { Callback, WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
 
@@ -28,6 +30,10 @@ export type ForeignFunction = (args: Buffer, source: { plugin: string; contextId
 export interface HostServices {
   http?: HttpCallDispatcher
   redis?: RedisBridge
+  upstreams?: UpstreamHostsSource
+  sharedData?: SharedDataStore
+  sharedQueues?: SharedQueueStore
+  metrics?: PluginMetrics
 }
 
 /** Everything a {@link Plugin} needs from its host. @internal */
@@ -40,6 +46,8 @@ export interface PluginRuntime {
   wasi: WasiSetup
   foreignFunctions: Record<string, ForeignFunction>
   bufferLimit: number
+  /** Largest HTTP callout response body (`limits.maxCalloutResponseBytes`). */
+  maxCalloutResponseBytes: number
   onFailure: (err: PluginFailureError) => void
 }
 
@@ -53,7 +61,7 @@ export interface PluginSettings {
   vmId: string
   config: Buffer
   vmConfig: Buffer
-  properties: Record<string, PropertyValue>
+  properties: PropertyTable
   logLevel: LogLevelName | undefined
   source: string
 }
@@ -94,7 +102,7 @@ export class Plugin {
   /** @internal VM configuration bytes (buffer 6). */
   readonly vmConfigBytes: Buffer
   /** @internal embedder properties. */
-  readonly properties: Record<string, PropertyValue>
+  readonly properties: PropertyTable
   /** @internal whether any embedder property was given. */
   readonly hasProperties: boolean
   /** @internal numeric log level. */
@@ -120,7 +128,7 @@ export class Plugin {
     this.pluginConfigBytes = settings.config
     this.vmConfigBytes = settings.vmConfig
     this.properties = settings.properties
-    this.hasProperties = Object.keys(settings.properties).length > 0
+    this.hasProperties = settings.properties.size > 0
     this.abi = runtime.abi
     this.#rt = runtime
     this.logLevel = levelValue(settings.logLevel ?? runtime.logger.level)
@@ -161,6 +169,12 @@ export class Plugin {
     return this.#vm
   }
 
+  /** The tick period the plugin set with `proxy_set_tick_period_milliseconds`, in ms (0: no tick). */
+  get tickPeriodMs(): number {
+    const root = this.#root
+    return root && !root.deleted ? root.tickPeriod : 0
+  }
+
   /**
    * @internal Instantiates a fresh VM and runs start-up (§6.1–6.2): `_initialize` (+`main`) or
    * `_start`, then the root context's create, `proxy_on_vm_start` and `proxy_on_configure`.
@@ -169,7 +183,7 @@ export class Plugin {
   start(): void {
     const vm = new WasmVm(this)
     const wasi = this.#rt.wasi.create(this, vm)
-    const env: Record<string, Hostcall> = envHostcalls(vm)
+    const env: Record<string, Hostcall> = traceHostcalls(envHostcalls(vm), vm)
     const imports: WebAssembly.Imports = { env: {}, ...wasi.imports }
     let warned = false
     for (const imp of WebAssembly.Module.imports(this.#rt.module)) {
@@ -358,6 +372,8 @@ export class Plugin {
   }
 
   #cancelPending(root: RootContext | undefined): void {
+    // The root's Redis clients go with it (its pending calls end below without a callback).
+    if (root) this.#rt.services.redis?.release(root)
     if (!root || root.pending.size === 0) return
     const list = [...root.pending.values()]
     root.pending.clear()
@@ -405,9 +421,18 @@ export class Plugin {
     return this.#rt.foreignFunctions[name] ?? builtinForeign[name]?.(this)
   }
 
-  /** @internal callout maps (HTTP call response headers …); none until callouts land. */
-  calloutMap(_ctx: ContextBase | undefined, _type: number): HeaderMap | undefined {
+  /** @internal callout maps: HTTP call response headers (6) and trailers (7), only inside `proxy_on_http_call_response`. */
+  calloutMap(ctx: ContextBase | undefined, type: number): HeaderMap | undefined {
+    const r = ctx?.root.httpCallResponse
+    if (!r) return undefined
+    if (type === MapType.HttpCallResponseHeaders) return r.headers
+    if (type === MapType.HttpCallResponseTrailers) return r.trailers
     return undefined
+  }
+
+  /** @internal largest HTTP callout response body accepted. */
+  get maxCalloutResponseBytes(): number {
+    return this.#rt.maxCalloutResponseBytes
   }
 
   /** @internal Higress `wasm_need_rebuild`: a new VM once no stream uses the current one. */
@@ -423,7 +448,11 @@ export class Plugin {
   /** @internal sends a line to the logger. */
   emitLog(level: LogLevelName, message: string, contextId: number, origin: LogSource['origin']): void {
     if (levelValue(level) < this.logLevel) return
-    this.#rt.logger.log(level, message, { plugin: this.name, contextId, origin })
+    const source: LogSource = { plugin: this.name, contextId, origin }
+    // Lines of a stream context carry the request's id.
+    const ctx = contextId ? this.#vm?.contexts.get(contextId) : undefined
+    if (ctx && !ctx.isRoot) source.requestId = requestIdOf((ctx as StreamContext).http)
+    this.#rt.logger.log(level, message, source)
   }
 
   /** @internal per-stream body buffer limit. */

@@ -5,11 +5,13 @@
  */
 import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
+import { pairsSize, writePairs, type HeaderPair } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
 import type { ContextBase, StreamContext } from './context.js'
 import { ContextTable } from './context-table.js'
 import type { Plugin } from './plugin.js'
 import { ProcExit } from './hostcalls/wasi.js'
+import { callbackStart, publishCallback } from './diagnostics.js'
 
 type GuestFn = (a?: number, b?: number, c?: number, d?: number, e?: number) => number | undefined
 
@@ -28,6 +30,11 @@ export const Callback = {
   Done: 6,
   Delete: 7,
 } as const
+
+/** The export name of a callback given as a name or a {@link Callback} index. @internal */
+export function callbackName(callback: string | number): string {
+  return typeof callback === 'number' ? CALLBACK_NAMES[callback]! : callback
+}
 
 /** Export names of {@link Callback}, in index order. */
 const CALLBACK_NAMES = [
@@ -126,6 +133,8 @@ export class WasmVm {
     this.current = ctx
     this.effective = ctx
     this.#depth++
+    // diagnostics_channel `proxy-wasm-host:callback`: 0 (nothing published) without a subscriber.
+    const traced = callbackStart()
     let r: number | undefined
     try {
       r = d === undefined ? fn(a, b, c) : fn(a, b, c, d, e)
@@ -133,11 +142,13 @@ export class WasmVm {
       this.#depth--
       this.current = cur
       this.effective = eff
+      if (traced) publishCallback(this, ctx, name, [a, b, c, d, e], undefined, traced, err)
       throw this.fail(err, name)
     }
     this.#depth--
     this.current = cur
     this.effective = eff
+    if (traced) publishCallback(this, ctx, name, [a, b, c, d, e], r ?? 0, traced)
     if (this.#depth === 0) this.#flush()
     return (r ?? 0) >>> 0
   }
@@ -178,6 +189,14 @@ export class WasmVm {
     return this.#out(value.length, ptrPtr, sizePtr, (b, at) => {
       for (let i = 0; i < value.length; i++) b[at + i] = value.charCodeAt(i)
     })
+  }
+
+  /**
+   * Serializes header pairs (ABI §5.2) straight into one fresh guest block (no intermediate buffer)
+   * and stores its address and size; an empty list allocates nothing and stores 0, 0.
+   */
+  copyPairsOut(pairs: readonly HeaderPair[], ptrPtr: number, sizePtr: number): WasmResult {
+    return this.#out(pairs.length === 0 ? 0 : pairsSize(pairs), ptrPtr, sizePtr, (b, at) => writePairs(pairs, b, at))
   }
 
   #out(len: number, ptrPtr: number, sizePtr: number, fill: (bytes: Uint8Array, at: number) => void): WasmResult {

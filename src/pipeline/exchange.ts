@@ -11,7 +11,9 @@ import type { ClockTimer } from '../host/clock.js'
 import type { HttpState, LocalResponse, StreamContext } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
-import { Callback } from '../host/vm.js'
+import { actionChannel, actionOf, publishAction } from '../host/diagnostics.js'
+import { LocalReply } from './final-response.js'
+import { Callback, callbackName } from '../host/vm.js'
 
 /** What came out of the plugin chain during one exchange call. */
 export interface PhaseResult {
@@ -44,6 +46,8 @@ export interface FinalResponse {
   body: Buffer
   /** `response.code_details` (e.g. the details given to `proxy_send_local_response`). */
   details: string
+  /** The gRPC status a plugin gave `proxy_send_local_response` (absent for none, -1). */
+  grpcStatus?: number
 }
 
 /**
@@ -347,6 +351,16 @@ export class Exchange {
     return this.#s.http.filterState
   }
 
+  /** The plugins planned for this request, in request order. */
+  get plugins(): readonly Plugin[] {
+    return this.#s.plugins
+  }
+
+  /** The endpoint (`ip:port`) a plugin pinned this request to with Higress `proxy_set_upstream_override_host`. */
+  get upstreamOverrideHost(): string | undefined {
+    return this.#s.http.upstreamOverrideHost
+  }
+
   /** @internal shared request state. */
   get http(): HttpState {
     return this.#s.http
@@ -568,6 +582,7 @@ export class Exchange {
       if (this.#finished) return
       const failure = ctx.vm.failure
       if (failure) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'failed', failure.code)
         // The VM failed outside this request's callbacks (a callout reply or a tick trapped): the
         // request it paused gets the plugin's fail strategy now, not after the pause timeout.
         for (const d of [this.#res.started ? this.#res : this.#req]) {
@@ -577,14 +592,17 @@ export class Exchange {
         continue
       }
       if (ctx.localResponse) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'local_response', ctx.localResponse.status)
         this.#onLocal(ctx)
         continue
       }
       if (ctx.closeRequested) {
+        if (actionChannel.hasSubscribers) publishAction(ctx, 'async', 'close_stream')
         ctx.closeRequested = false
         this.#close()
         continue
       }
+      if ((ctx.continueRequest || ctx.continueResponse) && actionChannel.hasSubscribers) publishAction(ctx, 'async', 'continue_stream')
       if (ctx.continueRequest) {
         ctx.continueRequest = false
         const i = this.#req.slots.findIndex((s) => s.ctx === ctx)
@@ -682,18 +700,22 @@ export class Exchange {
     try {
       r = slot.plugin.callStream(ctx, callback, 0, a, b)
     } catch (err) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'failed', (err as PluginFailureError).code)
       this.#onFailure(d, i, err as PluginFailureError)
       return undefined
     }
     if (ctx.localResponse) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'local_response', ctx.localResponse.status)
       this.#onLocal(ctx)
       return undefined
     }
     if (ctx.closeRequested) {
+      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'close_stream')
       ctx.closeRequested = false
       this.#close()
       return undefined
     }
+    if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), actionOf(callbackName(callback), r))
     return r
   }
 
@@ -844,7 +866,8 @@ export class Exchange {
     headers.set('content-length', String(lr.body.byteLength))
     if (lr.body.byteLength && !headers.has('content-type')) headers.set('content-type', 'text/plain')
     http.responseCodeDetails = lr.details
-    const response: FinalResponse = { status: lr.status, headers, body: lr.body, details: lr.details }
+    const response: FinalResponse = new LocalReply(lr.status, headers, lr.body, lr.details)
+    if (lr.grpcStatus >= 0) response.grpcStatus = lr.grpcStatus
     this.#req.stopped = true
     for (const s of this.#req.slots) s.inbox = []
     if (from.req && !http.responseHeadersSent) {
@@ -862,8 +885,11 @@ export class Exchange {
     this.#pump()
   }
 
+  #localGrpcStatus: number | undefined
+
   #startLocal(): void {
     const { response } = this.#localPending!
+    this.#localGrpcStatus = response.grpcStatus
     this.#localPending = undefined
     this.#inLocal = true
     const http = this.#s.http
@@ -945,8 +971,9 @@ export class Exchange {
         const body = this.#localBody ? Buffer.concat(this.#localBody) : EMPTY
         this.#final = {
           action: 'local',
-          response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
+          response: new LocalReply(Number(headers.get(':status')), headers, body, this.#s.http.responseCodeDetails ?? ''),
         }
+        if (this.#localGrpcStatus !== undefined) this.#final.response!.grpcStatus = this.#localGrpcStatus
         // Keep content-length right after response plugins rewrote the body.
         if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))
       }

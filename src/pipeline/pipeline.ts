@@ -7,7 +7,7 @@ import type { HttpState, StreamInfo } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { WasmPluginHost } from '../host/host.js'
 import { Plugin, type PluginPhase } from '../host/plugin.js'
-import type { PropertyValue } from '../host/properties.js'
+import { propertyTable, type PropertiesInit, type TlsInfo } from '../host/properties.js'
 import { loadPipelineConfig, type ConfigLoadOptions } from './config.js'
 import { Exchange, type ExchangeSetup, type ExchangeSink } from './exchange.js'
 
@@ -74,8 +74,10 @@ export interface ExchangeRequest {
   service?: string
   /** Upstream cluster name (property `cluster_name`). */
   cluster?: string
-  /** Properties for this request by dotted path. */
-  properties?: Record<string, PropertyValue>
+  /** Properties for this request by dotted path, or a `Map` / entry list keyed by segment arrays. */
+  properties?: PropertiesInit
+  /** TLS facts of the connection (the adapters fill it from an https socket). */
+  tls?: TlsInfo
 }
 
 /** Input of {@link PluginPipeline.plan}. */
@@ -182,6 +184,7 @@ export class PluginPipeline {
    * @param request - method, path, authority, headers, client address, route/service
    * @param options - `sink` receives released data as it leaves the chain
    * @returns the {@link Exchange}
+   * @throws `PWH_ERR_CONFIG_INVALID` when a property path in `request.properties` is malformed
    */
   exchange(request: ExchangeRequest = {}, options: { sink?: ExchangeSink } = {}): Exchange {
     return this.exchangeWith(requestHeaderMap(request), request, options.sink)
@@ -202,7 +205,11 @@ export class PluginPipeline {
     if (request.route !== undefined) info.route = request.route
     const cluster = request.cluster ?? (request.service !== undefined ? serviceCluster(request.service) : undefined)
     if (cluster !== undefined) info.cluster = cluster
-    if (request.properties) info.properties = request.properties
+    if (request.properties) {
+      propertyTable(request.properties, 'exchange() properties') // checked here, never inside a hostcall
+      info.properties = request.properties
+    }
+    if (request.tls) info.tls = request.tls
     // Without Kong chains every request runs the same plugins: no copy per request.
     const plugins = this.#options.chains ? this.plan({ route: request.route, service: request.service, host: headers.get(':authority') }) : this.#plugins
     const bufferLimit = plugins[0]?.bufferLimit ?? 32 * 1024 * 1024

@@ -1,17 +1,19 @@
 // The CLI as a new user runs it: `npm run build`, then `node dist/cli/index.js …` in a child
 // process; real servers on 127.0.0.1, undici clients.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from '@bytecodealliance/jco'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { fixture } from '../helpers.js'
+import { buildPackageInto } from '../package-build.js'
+import { makeTestCerts } from '../tls-certs.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 // A private build (the same tsup config and demo script as `npm run build`): other work in the
@@ -76,7 +78,7 @@ function start(args: string[]): Run {
 /** Starts `serve` and returns the URL it printed. */
 async function serve(args: string[]): Promise<{ url: string; run: Run }> {
   const run = start(['serve', '--port', '0', ...args])
-  const m = await run.waitFor(/^listening on (http:\/\/127\.0\.0\.1:\d+)$/)
+  const m = await run.waitFor(/^listening on (https?:\/\/127\.0\.0\.1:\d+)$/)
   return { url: m[1]!, run }
 }
 
@@ -88,13 +90,8 @@ async function runToEnd(args: string[]): Promise<{ code: number | null; out: str
 }
 
 beforeAll(() => {
-  // What `npm run build` does (tsup, then the demo plugin), into the private directory. The
-  // package.json there keeps dist/ an ES module scope, as the package's own "type": "module" does.
-  rmSync(out, { recursive: true, force: true })
-  mkdirSync(out, { recursive: true })
-  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
-  execFileSync(process.execPath, [join(root, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', join(out, 'dist')], { cwd: root, stdio: 'pipe' })
-  execFileSync(process.execPath, [join(root, 'scripts/build-demo.mjs'), join(out, 'dist')], { cwd: root, stdio: 'pipe' })
+  // What `npm run build` does, into the private directory.
+  buildPackageInto(out)
   dir = mkdtempSync(join(tmpdir(), 'pwh-cli-'))
 }, 120_000)
 
@@ -121,7 +118,7 @@ describe('proxy-wasm-host serve', () => {
     expect(body.args).toEqual({ x: '1' })
     expect(r.headers['x-proxy-wasm-demo']).toBe('hello from wasm')
     // The plugin's log line reaches the terminal.
-    await run.waitFor(/\[info\] \[demo\] hello from wasm: GET \/anything\?x=1/)
+    await run.waitFor(/^\S+Z INFO  \[demo\] \[[0-9a-f-]{36}\] hello from wasm: GET \/anything\?x=1$/)
   })
 
   it('loads --plugin file.wasm=config.json, YAML and inline JSON configs', async () => {
@@ -226,7 +223,7 @@ describe('proxy-wasm-host inspect', () => {
     const digest = createHash('sha256').update(readFileSync(fixture('go', 'minimal'))).digest('hex')
     expect(out).toMatch(new RegExp(`^sha256\\s+${digest}$`, 'm'))
     expect(out).toMatch(/^abi\s+0\.2\.100 \(export proxy_abi_version_0_2_100\)$/m)
-    expect(out).toMatch(/^toolchain\s+Go \(GOOS=wasip1, -buildmode=c-shared\) \(guess\)$/m)
+    expect(out).toMatch(/^toolchain\s+Go \d+\.\d+(\.\d+)? \(GOOS=wasip1, -buildmode=c-shared\) \(producers section\)$/m)
     expect(out).toMatch(/^start-up\s+_initialize/m)
     expect(out).toMatch(/^\s+env\.proxy_add_header_map_value\s+implemented$/m)
     expect(out).toMatch(/^\s+wasi_snapshot_preview1\.fd_write\s+wasi$/m)
@@ -236,7 +233,7 @@ describe('proxy-wasm-host inspect', () => {
 
   it('names unimplemented and unknown hostcalls', async () => {
     const wat = `(module
-      (import "env" "proxy_http_call" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "env" "proxy_grpc_cancel" (func (param i32) (result i32)))
       (import "env" "proxy_made_up" (func (param i32) (result i32)))
       (import "env" "proxy_log" (func (param i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
@@ -246,8 +243,8 @@ describe('proxy-wasm-host inspect', () => {
     const { code, out } = await runToEnd(['inspect', 'callout.wasm'])
     expect(code).toBe(0)
     expect(out).toMatch(/^abi\s+0\.2\.1 /m)
-    expect(out).toMatch(/^\s+env\.proxy_http_call\s+UNIMPLEMENTED/m)
-    expect(out).toMatch(/^unimplemented hostcalls: proxy_http_call$/m)
+    expect(out).toMatch(/^\s+env\.proxy_grpc_cancel\s+UNIMPLEMENTED/m)
+    expect(out).toMatch(/^unimplemented hostcalls: proxy_grpc_cancel$/m)
     expect(out).toMatch(/^unknown imports: env\.proxy_made_up$/m)
   })
 
@@ -255,5 +252,151 @@ describe('proxy-wasm-host inspect', () => {
     const { code, out } = await runToEnd(['inspect', 'missing.wasm'])
     expect(code).toBe(1)
     expect(out).toMatch(/^error PWH_ERR_PLUGIN_READ: .*missing\.wasm/m)
+  })
+})
+
+describe('proxy-wasm-host usage', () => {
+  it('prints the version and per-command help', async () => {
+    const version = await runToEnd(['--version'])
+    expect(version.code).toBe(0)
+    expect(version.out).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version)
+    const serveHelp = await runToEnd(['serve', '--help'])
+    expect(serveHelp.code).toBe(0)
+    expect(serveHelp.out).toMatch(/^Usage: proxy-wasm-host serve \[options\]$/m)
+    expect(serveHelp.out).toMatch(/^\s+--plugin <file\.wasm\[=config\]>/m)
+    const inspectHelp = await runToEnd(['inspect', '-h'])
+    expect(inspectHelp.out).toMatch(/^Usage: proxy-wasm-host inspect \[options\] <file\.wasm>$/m)
+    expect((await runToEnd(['help', 'serve'])).out).toBe(serveHelp.out)
+  })
+
+  it('suggests the flag, value or command meant', async () => {
+    const flag = await runToEnd(['serve', '--prot', '0'])
+    expect(flag.code).toBe(1)
+    expect(flag.out).toMatch(/^error PWH_ERR_CONFIG_INVALID: serve: unknown option --prot; did you mean --port\?/m)
+    const value = await runToEnd(['serve', '--log-level', 'warning'])
+    expect(value.out).toMatch(/--log-level must be one of trace, debug, info, warn, error, critical, got "warning"; did you mean warn\?/)
+    const command = await runToEnd(['inspct', 'x.wasm'])
+    expect(command.out).toMatch(/unknown command "inspct"; did you mean inspect\?/)
+  })
+})
+
+describe('proxy-wasm-host serve: plan, routes, TLS, ports', () => {
+  it('--phase, --priority, --fail-strategy, --name order the plugins and the banner shows the plan', async () => {
+    const { url, run } = await serve([
+      '--plugin', `${fixture('go', 'stamp')}={"name":"late"}`, '--name', 'late', '--priority', '1',
+      '--plugin', `${fixture('go', 'stamp')}={"name":"auth"}`, '--name', 'auth', '--phase', 'authentication', '--fail-strategy', 'fail_open',
+      '--plugin', `${fixture('go', 'stamp')}={"name":"early"}`, '--name', 'early', '--priority', '5',
+    ])
+    const plan = run.lines.slice(run.lines.findIndex((l) => l.startsWith('plugins (')) + 1, run.lines.findIndex((l) => l.startsWith('upstream ')))
+    expect(plan.map((l) => l.trim().split(/\s+/).slice(0, 4).join(' '))).toEqual([
+      '1. auth AUTHN/0 FAIL_OPEN',
+      '2. early UNSPECIFIED/5 FAIL_CLOSE',
+      '3. late UNSPECIFIED/1 FAIL_CLOSE',
+    ])
+    // The echo shows the request as the plugins left it: x-stamp added in plan order.
+    const body = (await (await request(`${url}/anything`)).body.json()) as { headers: Record<string, string> }
+    expect(body.headers['x-stamp']).toBe('auth, early, late')
+  })
+
+  it('--route names requests so that Higress ingress rules apply', async () => {
+    writeFileSync(
+      join(dir, 'routes.yaml'),
+      [
+        'apiVersion: extensions.higress.io/v1alpha1',
+        'kind: WasmPlugin',
+        'metadata: { name: stamp }',
+        'spec:',
+        `  url: ${fixture('go', 'stamp')}`,
+        '  defaultConfig: { name: global }',
+        '  matchRules:',
+        '    - ingress: [api]',
+        '      config: { name: api-rule }',
+        '',
+      ].join('\n'),
+    )
+    const { url, run } = await serve(['--config', 'routes.yaml', '--route', 'api=/api', '--route', 'web'])
+    expect(run.lines).toContain('route api (/api*)')
+    const stamp = async (path: string) => ((await (await request(`${url}${path}`)).body.json()) as { headers: Record<string, string> }).headers['x-stamp']
+    expect(await stamp('/api/users')).toBe('api-rule')
+    expect(await stamp('/home')).toBe('global')
+  })
+
+  it('--tls-cert/--tls-key serve https; a plugin reads the SNI the client sent', async () => {
+    const certs = makeTestCerts()
+    try {
+      const headers = { 'x-sni': ['connection', 'requested_server_name'], 'x-tls': ['connection', 'tls_version'] }
+      const { url } = await serve(['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--plugin', `${fixture('go', 'property-reader')}=${JSON.stringify({ headers })}`])
+      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
+      const agent = new Agent({ connect: { ca: certs.pem.ca, servername: 'api.example.test' } })
+      try {
+        const body = (await (await request(`${url}/anything`, { dispatcher: agent })).body.json()) as { headers: Record<string, string> }
+        expect(body.headers['x-sni']).toBe('api.example.test')
+        expect(body.headers['x-tls']).toMatch(/^TLSv1\.[23]$/)
+      } finally {
+        await agent.close()
+      }
+    } finally {
+      certs.remove()
+    }
+  })
+
+  it('prints timestamped lines, an access log line, and with --log-level trace the callbacks, actions and hostcalls', async () => {
+    const { url, run } = await serve(['--log-level', 'trace'])
+    await (await request(`${url}/anything`, { headers: { 'x-request-id': 'cli-1' } })).body.text()
+    await run.waitFor(/^\S+Z INFO {2}\[access\] \[cli-1\] GET \/anything 200 \d+\.\d ms plugins=demo$/)
+    expect(run.lines).toContainEqual(expect.stringMatching(/^\S+Z TRACE \[demo\] \[cli-1\] callback proxy_on_request_headers\(\d+, \d+, 1\) -> 0 \(\d+\.\d{3} ms\)$/))
+    expect(run.lines).toContainEqual(expect.stringMatching(/^\S+Z TRACE \[demo\] \[cli-1\] action proxy_on_request_headers: continue$/))
+    expect(run.lines).toContainEqual(expect.stringMatching(/^\S+Z TRACE \[demo\] \[cli-1\] hostcall proxy_add_header_map_value\(/))
+    const quiet = await serve(['--no-access-log'])
+    await (await request(`${quiet.url}/anything`)).body.text()
+    await quiet.run.waitFor(/hello from wasm: GET \/anything$/)
+    expect(quiet.run.lines.some((l) => l.includes('[access]'))).toBe(false)
+  })
+
+  it('a port in use fails before anything is announced', async () => {
+    const taken: Server = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = String((taken.address() as AddressInfo).port)
+      const r = await runToEnd(['serve', '--port', port])
+      expect(r.code).toBe(1)
+      expect(r.out).toMatch(new RegExp(`^error EADDRINUSE: 127\\.0\\.0\\.1:${port} is already in use; .*--port`, 'm'))
+      expect(r.out).not.toMatch(/^upstream |^plugins /m)
+    } finally {
+      taken.close()
+    }
+  })
+})
+
+describe('proxy-wasm-host inspect: JSON, refusals, toolchains', () => {
+  it('--json prints the report; the host accepts a Rust module, named from its producers section', async () => {
+    const rust = fileURLToPath(new URL('../../fixtures/build/rust/hello.wasm', import.meta.url))
+    const { code, out } = await runToEnd(['inspect', '--json', rust])
+    expect(code).toBe(0)
+    const report = JSON.parse(out) as { abi: string; toolchain: string; producers: Record<string, string[]>; refused: unknown; imports: Array<{ name: string; status: string }> }
+    expect(report.abi).toBe('0.2.1')
+    expect(report.toolchain).toMatch(/^Rust \(rustc \d+\.\d+/)
+    expect(report.producers['processed-by']![0]).toMatch(/^rustc /)
+    expect(report.refused).toBeNull()
+    expect(report.imports).toEqual([expect.objectContaining({ name: 'proxy_log', status: 'implemented' })])
+    const text = await runToEnd(['inspect', rust])
+    expect(text.out).toMatch(/^toolchain\s+Rust \(rustc .*\) \(producers section\)$/m)
+    expect(text.out).toMatch(/^the host accepts this module$/m)
+  })
+
+  it('exits 1 for a module the host refuses, after the report', async () => {
+    const noMarker = await runToEnd(['inspect', fixture('wat', 'no-marker')])
+    expect(noMarker.code).toBe(1)
+    expect(noMarker.out).toMatch(/^abi\s+none/m)
+    expect(noMarker.out).toMatch(/^error PWH_ERR_PLUGIN_NO_ABI_MARKER: .*no-marker\.wasm/m)
+    const json = await runToEnd(['inspect', '--json', fixture('wat', 'no-marker')])
+    expect(json.code).toBe(1)
+    expect(JSON.parse(json.out.slice(0, json.out.lastIndexOf('}') + 1))).toMatchObject({ abi: null, refused: { code: 'PWH_ERR_PLUGIN_NO_ABI_MARKER' } })
+    const wat = `(module (import "env" "table" (table 1 funcref)) (memory (export "memory") 1)
+      (func (export "proxy_abi_version_0_2_1")) (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024)))`
+    writeFileSync(join(dir, 'table.wasm'), await parse(wat))
+    const table = await runToEnd(['inspect', 'table.wasm'])
+    expect(table.code).toBe(1)
+    expect(table.out).toMatch(/^error PWH_ERR_PLUGIN_START_FAILED: .*table env\.table/m)
   })
 })

@@ -11,7 +11,7 @@
  * app.use(proxyWasm({ pipeline }))
  * app.get('/hello', (req, res) => res.json({ hello: req.get('hello') }))
  * ```
- * @module
+ * @module proxy-wasm-host/express
  */
 import type { IncomingMessage } from 'node:http'
 import type { Request, RequestHandler } from 'express'

@@ -2,8 +2,11 @@
  * `proxy-wasm-host/fastify`: proxy-wasm plugins as a Fastify plugin (Fastify 4 and 5). Fastify is
  * an optional peer dependency and is only used for types here.
  *
- * The plugin keeps Fastify's encapsulation (no `skip-override`): its hooks apply to the routes of
- * the context it is registered in — pass them as `routes`, or call the plugin on a context yourself.
+ * Registered like `@fastify/cors` or `@fastify/helmet` (the plugin carries fastify-plugin's
+ * `skip-override`), its hooks apply to the context it is registered in: on the root, to every
+ * route. To guard only some routes, pass them as `routes` (with `prefix`), pass a `prefix` alone,
+ * or register the plugin inside a context of your own. A plugin that ends up guarding no route
+ * logs a warning when the app is ready.
  *
  * @example
  * ```ts
@@ -11,14 +14,10 @@
  * import { proxyWasmFastify } from 'proxy-wasm-host/fastify'
  *
  * const app = Fastify()
- * await app.register(proxyWasmFastify, {
- *   pipeline,
- *   routes: async (api) => {
- *     api.get('/hello', async (req) => ({ hello: req.headers.hello }))
- *   },
- * })
+ * await app.register(proxyWasmFastify, { pipeline })   // every route of the app
+ * app.get('/hello', async (req) => ({ hello: req.headers.hello }))
  * ```
- * @module
+ * @module proxy-wasm-host/fastify
  */
 import { parse as parseQuery } from 'node:querystring'
 import { Readable } from 'node:stream'
@@ -28,7 +27,8 @@ import type { Exchange, FinalResponse, PhaseResult } from '../../pipeline/exchan
 import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource, type RequestStart, type ResponseOut } from '../node/flow.js'
 import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '../node/headers.js'
 import { applyRequestHeaders } from '../node/in-place.js'
-import { checkPipeline, pipelineFor, routeFor, type ProxyWasmOptions as Options } from '../node/options.js'
+import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions as Options } from '../node/options.js'
+import { pluginFailureOf } from '../node/plugin-errors.js'
 import { logHost } from '../node/response.js'
 
 
@@ -41,10 +41,16 @@ import { logHost } from '../node/response.js'
  */
 export interface ProxyWasmOptions extends Options<FastifyRequest> {
   /**
-   * Routes registered inside the plugin's encapsulation context, so that the plugin's hooks apply to
-   * them (registered with `instance.register(routes)`, so they may use `prefix` and nested plugins).
+   * Routes that get the plugins, and only they: registered in a context of their own (under
+   * `prefix`), with the hooks. Without `routes`, the hooks apply to the context the plugin is
+   * registered in (the whole app on the root).
    */
   routes?: (instance: FastifyInstance) => void | Promise<void>
+  /**
+   * With `routes`: their prefix. Without: only routes whose URL starts with it get the plugins
+   * (`'/api'` guards `/api` and `/api/...`, not `/apix`).
+   */
+  prefix?: string
 }
 
 interface State {
@@ -55,6 +61,8 @@ interface State {
   answered: boolean
   /** A local reply or reset from the request body after the handler started. */
   late: PhaseResult | undefined
+  /** `onPluginError: 'forward'`. */
+  forward: boolean
 }
 
 const kState = Symbol('proxy-wasm-host')
@@ -87,19 +95,76 @@ const stateOf = (request: FastifyRequest): State | undefined => (request as unkn
  */
 export const proxyWasmFastify: FastifyPluginAsync<ProxyWasmOptions> = async function proxyWasmFastify(fastify, options) {
   const source = checkPipeline(options?.pipeline, 'proxyWasmFastify')
+  // A name of its own per registration: the ready check finds this registration's hook on routes.
+  const hookName = `proxyWasmOnRequest${++registrations}`
+  const prefix = options.prefix ? options.prefix.replace(/\/+$/, '') : undefined
+  if (options.routes) {
+    const routes = options.routes
+    await fastify.register(async (scope) => {
+      addHooks(scope, source, options, hookName, undefined)
+      await routes(scope)
+    }, prefix ? { prefix } : {})
+  } else {
+    addHooks(fastify, source, options, hookName, prefix)
+  }
+  fastify.addHook('onReady', async function proxyWasmReadyCheck() {
+    if (guardsSomeRoute(fastify, hookName, options.routes ? undefined : prefix) !== false) return
+    const where = prefix ? `under ${prefix}` : 'in the context it was registered in'
+    const message = `proxyWasmFastify: the plugins guard no route ${where}. Register it on the root (app.register(proxyWasmFastify, { pipeline })), pass the routes as "routes", or register it in the context that declares the routes`
+    if (typeof source === 'function') fastify.log.warn(message)
+    else logHost(source.host.logger, 'warn', message)
+  })
+}
+;(proxyWasmFastify as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true
+;(proxyWasmFastify as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'proxy-wasm-host'
+;(proxyWasmFastify as unknown as Record<symbol, unknown>)[Symbol.for('plugin-meta')] = { name: 'proxy-wasm-host', fastify: '>=4' }
 
-  fastify.addHook('onRequest', async (request, reply) => {
+let registrations = 0
+
+/**
+ * Whether a route of the app carries the hook named `hookName` (under `prefix`), read from
+ * `printRoutes({ includeHooks: true })`: a tree of route lines (each path the rest of its parent's,
+ * nested by column), each followed by its hook lines. `undefined` when Fastify cannot say.
+ */
+function guardsSomeRoute(fastify: FastifyInstance, hookName: string, prefix: string | undefined): boolean | undefined {
+  let text: string
+  try {
+    text = fastify.printRoutes({ includeHooks: true, commonPrefix: false })
+  } catch {
+    return undefined
+  }
+  const stack: Array<{ col: number; path: string }> = []
+  let current: string | undefined
+  for (const line of text.split('\n')) {
+    const route = /^([\s│├└─]*)([^\s•]\S*) \(/.exec(line)
+    if (route) {
+      const col = route[1]!.length
+      while (stack.length && stack[stack.length - 1]!.col >= col) stack.pop()
+      current = (stack[stack.length - 1]?.path ?? '') + route[2]!
+      stack.push({ col, path: current })
+    } else if (current !== undefined && /•\s*\(onRequest\)/.test(line) && line.includes(`"${hookName}()"`)) {
+      if (prefix === undefined || current === prefix || current.startsWith(`${prefix}/`)) return true
+    }
+  }
+  return false
+}
+
+function addHooks(fastify: FastifyInstance, source: PipelineSource<FastifyRequest>, options: ProxyWasmOptions, hookName: string, prefix: string | undefined): void {
+  const onRequest = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (prefix !== undefined && !underPrefix(request, prefix)) return
     const pipeline = pipelineFor(source, request)
     const raw = request.raw
     const ex = pipeline.exchange(exchangeRequest(raw, routeFor(options, request)))
-    const st: State = { ex, hasBody: requestHasBody(raw.headers), runner: undefined, answered: false, late: undefined }
+    const st: State = { ex, hasBody: requestHasBody(raw.headers), runner: undefined, answered: false, late: undefined, forward: options.onPluginError === 'forward' }
     ;(request as unknown as { [kState]: State })[kState] = st
     endWithResponse(reply.raw, ex, () => st.runner)
     if (st.hasBody) return
     // A body-less request runs its request phases here, before anything else looks at it.
     st.runner = new RequestRunner(ex, undefined)
     return afterStart(request, reply, st, await start(st))
-  })
+  }
+  Object.defineProperty(onRequest, 'name', { value: hookName })
+  fastify.addHook('onRequest', onRequest)
 
   fastify.addHook('preParsing', async (request, reply, payload) => {
     const st = stateOf(request)
@@ -143,7 +208,6 @@ export const proxyWasmFastify: FastifyPluginAsync<ProxyWasmOptions> = async func
     st?.ex.abort()
   })
 
-  if (options.routes) await fastify.register(async (instance) => options.routes!(instance))
 }
 
 /**
@@ -155,6 +219,13 @@ export const proxyWasmFastify: FastifyPluginAsync<ProxyWasmOptions> = async func
  * ```
  */
 export const proxyWasm: FastifyPluginAsync<ProxyWasmOptions> = proxyWasmFastify
+
+/** Whether the request's route is `prefix` or under it. */
+function underPrefix(request: FastifyRequest, prefix: string): boolean {
+  const r = request as FastifyRequest & { routeOptions?: { url?: string }; routerPath?: string }
+  const url = r.routeOptions?.url ?? r.routerPath ?? request.url
+  return url === prefix || url.startsWith(`${prefix}/`)
+}
 
 async function start(st: State): Promise<RequestStart | undefined> {
   try {
@@ -178,6 +249,9 @@ function afterStart(request: FastifyRequest, reply: FastifyReply, st: State, s: 
   }
   if (s.kind === 'local') {
     st.answered = true
+    const failure = st.forward ? pluginFailureOf(st.ex, s.response) : undefined
+    // `onPluginError: 'forward'`: Fastify's error handler answers (onSend lets its reply through).
+    if (failure) throw failure
     sendLocal(reply, s.response)
     return reply
   }

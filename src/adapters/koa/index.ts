@@ -11,7 +11,7 @@
  * app.use(proxyWasm({ pipeline }))
  * app.use((ctx) => { ctx.body = { hello: ctx.get('hello') } })
  * ```
- * @module
+ * @module proxy-wasm-host/koa
  */
 import { STATUS_CODES } from 'node:http'
 import { Readable } from 'node:stream'
@@ -23,6 +23,7 @@ import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '..
 import { applyRequestHeaders, interceptRequestBody } from '../node/in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type ProxyWasmOptions as Options } from '../node/options.js'
 import { logHost } from '../node/response.js'
+import { pluginFailureOf } from '../node/plugin-errors.js'
 
 const EMPTY_STATUS = new Set([204, 205, 304])
 
@@ -82,7 +83,11 @@ export function proxyWasm(options: ProxyWasmOptions): Middleware {
       }
       throw err
     }
-    if (start.kind === 'local') return response.local(start.response)
+    if (start.kind === 'local') {
+      const failure = options.onPluginError === 'forward' ? pluginFailureOf(ex, start.response) : undefined
+      if (failure) ctx.throw(500, failure)
+      return response.local(start.response)
+    }
     if (start.kind === 'closed') return response.reset()
     applyRequestHeaders(req, body?.readOnly ? start.headers : frame(start.headers, start.framing, runner.flow, { chunkedHeader: true }))
     let late: PhaseResult | undefined

@@ -11,6 +11,8 @@ import { requestHasBody, startExchange, type RouteInfo } from './headers.js'
 import { applyRequestHeaders, interceptRequestBody, type InPlaceBody } from './in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
 import { interceptResponse, logHost, releaseResponse } from './response.js'
+import { pluginFailureOf } from './plugin-errors.js'
+import type { PluginFailureError } from '../../errors.js'
 
 /**
  * A `node:http` request handler.
@@ -38,6 +40,8 @@ export interface InPlaceHooks {
   fail(err: Error): void
   /** A mount path removed from `req.url` (Express): the plugins see the full path. */
   prefix?: string
+  /** `onPluginError: 'forward'`: a plugin failure goes here instead of the fail strategy's 500. */
+  pluginError?: (err: PluginFailureError) => void
 }
 
 /**
@@ -86,9 +90,16 @@ class InPlaceRun {
   }
 
   started(s: RequestStart, headersBefore: number): void {
-    const { ex, runner, body, req } = this
+    const { ex, runner, body, req, res } = this
     const response = this.response
-    if (s.kind === 'local') return void response.local(s.response)
+    if (s.kind === 'local') {
+      const failure = this.hooks.pluginError && pluginFailureOf(ex, s.response)
+      if (failure) {
+        releaseResponse(res)
+        return this.hooks.pluginError!(failure)
+      }
+      return void response.local(s.response)
+    }
     if (s.kind === 'closed') return response.reset()
     const prefix = this.hooks.prefix ?? ''
     // Headers no plugin touched stay as Node parsed them (nothing to rebuild).
@@ -217,6 +228,7 @@ class HandlerHooks implements InPlaceHooks {
 
 /** {@link InPlaceHooks} of connect-style middleware. */
 class NextHooks implements InPlaceHooks {
+  pluginError: ((err: PluginFailureError) => void) | undefined
   constructor(
     readonly next: (err?: unknown) => void,
     readonly prefix: string,
@@ -278,6 +290,8 @@ export function proxyWasm(options: ProxyWasmOptions<IncomingMessage>): ConnectMi
     const route = fixed ?? routeFor(options, req)
     if (runsNoPlugin(p, route)) return next()
     const prefix = (req as { baseUrl?: string }).baseUrl ?? ''
-    runInPlace(p, req, res, route, new NextHooks(next, prefix))
+    const hooks = new NextHooks(next, prefix)
+    if (options.onPluginError === 'forward') hooks.pluginError = (err) => next(err)
+    runInPlace(p, req, res, route, hooks)
   }
 }

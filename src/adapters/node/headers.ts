@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls'
 import { HeaderMap } from '../../host/header-map.js'
 import type { Exchange } from '../../pipeline/exchange.js'
 import type { ExchangeRequest, PluginPipeline } from '../../pipeline/pipeline.js'
+import { socketTls } from './tls.js'
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1 plus the usual extras): a proxy never forwards them, and
@@ -177,5 +178,6 @@ function requestInfo(req: IncomingMessage, route: RouteInfo): ExchangeRequest {
   if (socket?.localPort !== undefined) r.localPort = socket.localPort
   if (route.route !== undefined) r.route = route.route
   if (route.service !== undefined) r.service = route.service
+  if (socket?.encrypted) r.tls = socketTls(socket)
   return r
 }

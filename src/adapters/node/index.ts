@@ -13,7 +13,7 @@
  * const pipeline = new PluginPipeline(host, { plugins: [await host.load({ wasm: './main.wasm' })] })
  * createServer(handle(pipeline, (req, res) => res.end('ok'))).listen(8080)
  * ```
- * @module
+ * @module proxy-wasm-host/node
  */
 export { handle, proxyWasm } from './handle.js'
 export type { NodeHandler, HandleOptions, ConnectMiddleware } from './handle.js'
@@ -21,4 +21,4 @@ export { createGateway, createGatewayHandler } from './gateway.js'
 export type { GatewayOptions, GatewayHandler } from './gateway.js'
 export { createEchoUpstream, createEchoHandler } from './echo.js'
 export type { EchoResponse } from './echo.js'
-export type { PipelineSource, RouteOptions, ProxyWasmOptions, RouteInfo } from './options.js'
+export type { PipelineSource, RouteOptions, ProxyWasmOptions, RouteInfo, PluginErrorMode } from './options.js'

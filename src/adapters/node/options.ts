@@ -5,8 +5,10 @@ import type { IncomingMessage } from 'node:http'
 import { ProxyWasmHostError } from '../../errors.js'
 import { PluginPipeline } from '../../pipeline/pipeline.js'
 import type { RouteInfo } from './headers.js'
+import type { PluginErrorMode } from './plugin-errors.js'
 
 export type { RouteInfo } from './headers.js'
+export type { PluginErrorMode } from './plugin-errors.js'
 
 /**
  * The pipeline of an adapter: one pipeline, or a function that picks one per request (to swap a
@@ -51,6 +53,13 @@ export interface RouteOptions<Req = IncomingMessage> {
 export interface ProxyWasmOptions<Req = IncomingMessage> extends RouteOptions<Req> {
   /** The plugins to run, in gateway order. */
   pipeline: PipelineSource<Req>
+  /**
+   * When a plugin fails in the request phases (a trap, FAIL_CLOSE or FAIL_RELOAD): `respond`
+   * (default) sends the fail strategy's 500, as a gateway does; `forward` hands the
+   * `PluginFailureError` to the framework instead — Express / connect `next(err)`, Koa
+   * `ctx.throw(500, err)`, Fastify's error handler — so that your error handling sees it.
+   */
+  onPluginError?: PluginErrorMode
 }
 
 /** Checks an adapter's pipeline option. @internal */

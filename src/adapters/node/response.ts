@@ -135,9 +135,20 @@ export function serverResponseOut(res: ServerResponse, methods: Methods = res as
 /** Responses intercepted through the prototype hooks. */
 const intercepted = new WeakMap<ServerResponse, Interception>()
 
-/** Ends the prototype-hook interception of `res` (after its `close`: nothing is written any more). @internal */
+/** Undo functions of instance interceptions (the methods `res` had before). */
+const releasers = new WeakMap<ServerResponse, () => void>()
+
+/**
+ * Gives `res` its own methods back: what the app writes next goes straight to the client, outside
+ * the response phases (`onPluginError: 'forward'`, and after `close`, when the hooks' entry goes).
+ * @internal
+ */
 export function releaseResponse(res: ServerResponse): void {
   intercepted.delete(res)
+  const undo = releasers.get(res)
+  if (undo === undefined) return
+  releasers.delete(res)
+  undo()
 }
 
 type HookName = 'writeHead' | 'write' | 'end' | 'addTrailers' | 'flushHeaders' | 'setHeader' | 'appendHeader' | 'removeHeader' | 'setHeaders'
@@ -531,6 +542,8 @@ export function interceptResponse(res: ServerResponse, ex: Exchange, opts: { bod
 /** The interception on the instance (wrappers, subclasses, nested pipelines): own methods on `res`. */
 function interceptInstance(res: ServerResponse, ex: Exchange, opts: { bodyless: boolean; logger: PluginLogger; lateReplies?: boolean }): ResponseRunner {
   const orig: Methods = { writeHead: res.writeHead, write: res.write, end: res.end, setHeader: res.setHeader, removeHeader: res.removeHeader, addTrailers: res.addTrailers } as unknown as Methods
+  const flushHeaders = res.flushHeaders
+  releasers.set(res, () => Object.assign(res, { writeHead: orig.writeHead, write: orig.write, end: orig.end, addTrailers: orig.addTrailers, flushHeaders }))
   const st = new Interception(res, ex, orig, opts)
   if (opts.lateReplies) installGuards(res, () => st.ignored())
   let sentInstalled = false

@@ -1,0 +1,34 @@
+/**
+ * Refusals of bad hostcall arguments with a warn line naming the plugin, the hostcall and the value
+ * (a refused header or status is otherwise invisible: the plugin usually ignores the result).
+ * @module
+ */
+import { WasmResult } from '../../abi/enums.js'
+import type { WasmVm } from '../vm.js'
+
+/** Lines logged per (VM, hostcall) before further refusals are counted silently. */
+const MAX_WARNINGS = 20
+const counts = new WeakMap<WasmVm, Map<string, number>>()
+const NAMES: Record<number, string> = Object.fromEntries(Object.entries(WasmResult).map(([k, v]) => [v, k]))
+
+/**
+ * Logs `hostcall: what` at warn for the plugin of `vm` (the first {@link MAX_WARNINGS} times per VM
+ * and hostcall, then one line saying that later ones are not logged) and answers `result`.
+ * @internal
+ */
+export function refuse(vm: WasmVm, hostcall: string, what: string, result: WasmResult = WasmResult.BadArgument): WasmResult {
+  let m = counts.get(vm)
+  if (!m) counts.set(vm, (m = new Map()))
+  const n = (m.get(hostcall) ?? 0) + 1
+  m.set(hostcall, n)
+  if (n <= MAX_WARNINGS) {
+    const tail = n === MAX_WARNINGS ? ` (further ${hostcall} refusals of this VM are not logged)` : ''
+    vm.plugin.emitLog('warn', `${hostcall}: ${what}; answered ${NAMES[result]}${tail}`, vm.effective?.id ?? 0, 'host')
+  }
+  return result
+}
+
+/** A guest string for a log line: JSON-quoted (control characters visible), at most 80 characters. @internal */
+export function shown(s: string): string {
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s)
+}
