@@ -551,21 +551,35 @@ export function streamSource(stream: Readable, trailers?: () => HeadersInit | un
 export const NULL_SINK: ChunkSink = { write() {}, end() {}, fail() {} }
 
 /**
- * Feeds a response a framework produced (status, header pairs, then a buffer or a stream) to the
- * response phases. Resolves once the response is decided; the rest of a streamed body flows on in
- * the background (a failure there resets the response).
+ * Feeds a response a framework produced (a header map with `:status` first, then a buffer or a
+ * stream) to the response phases. Returns once the response is decided: at once when no plugin
+ * pauses and the body is a buffer, else a promise; the rest of a streamed body flows on in the
+ * background (a failure there resets the response).
  * @param eos - the response has no body (also true for a HEAD request)
  * @internal
  */
-export async function feedResponse(
+export function feedResponse(
   response: ResponseRunner,
-  status: number,
-  headers: HeadersInit,
+  headers: HeaderMap,
   eos: boolean,
   body: { buf?: Buffer | undefined; stream?: AsyncIterable<Buffer | string> | undefined },
-): Promise<void> {
+): Maybe<void> {
+  let first: Maybe<void>
+  try {
+    first = response.headersMap(headers, eos)
+    if (!(first instanceof Promise) && body.stream === undefined) {
+      if (eos || !body.buf) return
+      const second = response.data(body.buf, true)
+      return second instanceof Promise ? decidedBy(response, second) : undefined
+    }
+  } catch (err) {
+    response.reset()
+    // The client went away while the response phase ran: nothing is left to send.
+    if (!isAborted(err)) throw err
+    return
+  }
   const pump = (async () => {
-    await response.headers(status, headers, eos)
+    await first
     if (eos) return
     if (body.buf) return response.data(body.buf, true)
     for await (const chunk of body.stream!) {
@@ -574,6 +588,11 @@ export async function feedResponse(
     }
     await response.data(EMPTY, true)
   })()
+  return decidedBy(response, pump)
+}
+
+/** Resolves once `response` is decided or `pump` settled; a failure of `pump` resets the response. */
+async function decidedBy(response: ResponseRunner, pump: Promise<void>): Promise<void> {
   pump.catch(() => response.reset())
   try {
     await Promise.race([response.decided, pump])

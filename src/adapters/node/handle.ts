@@ -10,7 +10,7 @@ import { endWithResponse, frame, isAborted, RequestRunner, type RequestStart, ty
 import { requestHasBody, startExchange, type RouteInfo } from './headers.js'
 import { applyRequestHeaders, interceptRequestBody, type InPlaceBody } from './in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
-import { interceptResponse, logHost, releaseResponse } from './response.js'
+import { interceptResponse, logHost, releaseResponse, retireResponse } from './response.js'
 import { pluginFailureOf } from './plugin-errors.js'
 import type { PluginFailureError } from '../../errors.js'
 
@@ -130,7 +130,7 @@ function onClose(this: ServerResponse): void {
   if (run === undefined) return
   runs.delete(this)
   run.closed()
-  releaseResponse(this)
+  retireResponse(this)
 }
 
 /**

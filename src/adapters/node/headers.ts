@@ -3,7 +3,7 @@
  * a {@link PluginPipeline} needs. @internal
  * @module
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { HeaderMap } from '../../host/header-map.js'
 import type { Exchange } from '../../pipeline/exchange.js'
@@ -85,9 +85,23 @@ export function outgoingPairs(headers: OutgoingHttpHeaders | Record<string, unkn
   return out
 }
 
-/** The response headers a handler set so far, `:status` first. @internal */
-export function responseHeaderMap(res: ServerResponse): HeaderMap {
-  return new HeaderMap(outgoingPairs(res.getHeaders()))
+/**
+ * A response header map from `status` and a header record (`res.getHeaders()`, a Fastify reply's
+ * headers): `:status` first, names lower-cased, arrays as repeated entries.
+ * @internal
+ */
+export function responseHeaderMap(status: number, headers: OutgoingHttpHeaders | Record<string, unknown>): HeaderMap {
+  const kv = [':status', String(status)]
+  const keys = Object.keys(headers)
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    const v = headers[k]
+    if (v === undefined || v === null) continue
+    const key = k.toLowerCase()
+    if (Array.isArray(v)) for (const x of v) kv.push(key, String(x))
+    else kv.push(key, String(v))
+  }
+  return HeaderMap.fromFlat(kv)
 }
 
 /** Whether a request carries a body, from its framing headers. @internal */

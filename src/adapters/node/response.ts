@@ -19,7 +19,7 @@ import { HeaderMap } from '../../host/header-map.js'
 import type { PluginLogger } from '../../host/logger.js'
 import type { Exchange } from '../../pipeline/exchange.js'
 import { drained, isAborted, ResponseRunner, type Maybe, type ResponseOut } from './flow.js'
-import { groupHeaders, outgoingPairs } from './headers.js'
+import { groupHeaders, outgoingPairs, responseHeaderMap } from './headers.js'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -132,8 +132,83 @@ export function serverResponseOut(res: ServerResponse, methods: Methods = res as
 
 // ---- hooks on ServerResponse.prototype ----------------------------------------------------------
 
+/** What the prototype hooks call for an intercepted response (`res` is the response itself). */
+interface Hooked {
+  writeHead(res: ServerResponse, status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): ServerResponse
+  write(res: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean
+  end(res: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse
+  addTrailers(res: ServerResponse, headers: OutgoingHttpHeaders | ReadonlyArray<[string, string]>): void
+  flushHeaders(res: ServerResponse): void
+  headersSent(res: ServerResponse): boolean
+  ignored(): boolean
+}
+
 /** Responses intercepted through the prototype hooks. */
-const intercepted = new WeakMap<ServerResponse, Interception>()
+const intercepted = new WeakMap<ServerResponse, Hooked>()
+
+/**
+ * A response whose exchange is over (after `close`): what the handler still writes is dropped, as
+ * while it was intercepted. One shared object per combination of the three facts that still
+ * matter, so that the `WeakMap` value is never a young object: a value that is a whole request's
+ * object graph keeps that graph alive through every scavenge until a full collection
+ * (docs/adr/0020-response-interception.md).
+ */
+class Retired implements Hooked {
+  constructor(
+    readonly ended: boolean,
+    readonly holding: boolean,
+    readonly dropsHeaders: boolean,
+  ) {}
+
+  writeHead(res: ServerResponse): ServerResponse {
+    return res
+  }
+
+  write(_res: ServerResponse, _chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (typeof encoding === 'function') cb = encoding
+    if (this.ended) {
+      const err = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' })
+      if (typeof cb === 'function') process.nextTick(cb as (e: Error) => void, err)
+      return false
+    }
+    if (typeof cb === 'function') process.nextTick(cb as () => void)
+    return true
+  }
+
+  end(res: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
+    if (typeof chunk === 'function') cb = chunk
+    else if (typeof encoding === 'function') cb = encoding
+    if (typeof cb === 'function') res.once('finish', cb as () => void)
+    return res
+  }
+
+  addTrailers(): void {}
+
+  flushHeaders(): void {}
+
+  headersSent(res: ServerResponse): boolean {
+    return this.holding || !!(res as ServerResponse & { _header?: unknown })._header
+  }
+
+  ignored(): boolean {
+    return this.dropsHeaders
+  }
+}
+
+const RETIRED: Retired[] = []
+for (let i = 0; i < 8; i++) RETIRED.push(new Retired((i & 1) !== 0, (i & 2) !== 0, (i & 4) !== 0))
+
+/**
+ * After `close`: the response goes on dropping what the handler writes (as while it was
+ * intercepted), through a shared {@link Retired} state instead of its own interception.
+ * @internal
+ */
+export function retireResponse(res: ServerResponse): void {
+  const st = intercepted.get(res)
+  if (st === undefined || st instanceof Retired) return
+  const i = st as Interception
+  intercepted.set(res, RETIRED[(i.ended ? 1 : 0) | (i.holding ? 2 : 0) | (i.ignored() ? 4 : 0)]!)
+}
 
 /** Undo functions of instance interceptions (the methods `res` had before). */
 const releasers = new WeakMap<ServerResponse, () => void>()
@@ -172,23 +247,23 @@ function installHooks(): Record<HookName, AnyFn> {
   const h: Record<HookName, AnyFn> = {
     writeHead: function writeHead(status, reason, headers) {
       const st = intercepted.get(this)
-      return st === undefined ? orig.writeHead.call(this, status, reason, headers) : st.writeHead(status as number, reason as string | OutgoingHttpHeaders, headers as OutgoingHttpHeaders)
+      return st === undefined ? orig.writeHead.call(this, status, reason, headers) : st.writeHead(this, status as number, reason as string | OutgoingHttpHeaders, headers as OutgoingHttpHeaders)
     },
     write: function write(chunk, encoding, cb) {
       const st = intercepted.get(this)
-      return st === undefined ? orig.write.call(this, chunk, encoding, cb) : st.write(chunk, encoding, cb)
+      return st === undefined ? orig.write.call(this, chunk, encoding, cb) : st.write(this, chunk, encoding, cb)
     },
     end: function end(chunk, encoding, cb) {
       const st = intercepted.get(this)
-      return st === undefined ? orig.end.call(this, chunk, encoding, cb) : st.end(chunk, encoding, cb)
+      return st === undefined ? orig.end.call(this, chunk, encoding, cb) : st.end(this, chunk, encoding, cb)
     },
     addTrailers: function addTrailers(headers) {
       const st = intercepted.get(this)
-      return st === undefined ? orig.addTrailers.call(this, headers) : st.addTrailers(headers as OutgoingHttpHeaders)
+      return st === undefined ? orig.addTrailers.call(this, headers) : st.addTrailers(this, headers as OutgoingHttpHeaders)
     },
     flushHeaders: function flushHeaders() {
       const st = intercepted.get(this)
-      return st === undefined ? orig.flushHeaders.call(this) : st.flushHeaders()
+      return st === undefined ? orig.flushHeaders.call(this) : st.flushHeaders(this)
     },
     setHeader: function setHeader(name, value) {
       const st = intercepted.get(this)
@@ -218,7 +293,7 @@ function installHooks(): Record<HookName, AnyFn> {
     Object.defineProperty(proto, 'headersSent', {
       get(this: ServerResponse) {
         const st = intercepted.get(this)
-        return st !== undefined ? st.headersSent() : sent.call(this)
+        return st !== undefined ? st.headersSent(this) : sent.call(this)
       },
       enumerable: d?.enumerable ?? true,
       configurable: true,
@@ -257,7 +332,7 @@ type Step = (typeof Step)[keyof typeof Step]
  * The interception of one response: what the handler writes goes through the response phases of
  * the exchange, in order; what the chain releases is written with the original methods.
  */
-class Interception implements HandlerHead {
+class Interception implements HandlerHead, Hooked {
   readonly runner: ResponseRunner
   readonly #res: ServerResponse
   readonly #ex: Exchange
@@ -308,8 +383,13 @@ class Interception implements HandlerHead {
     return (this.#takenOver ||= this.#head === undefined && this.runner.committed)
   }
 
+  /** Whether the handler ended the response. */
+  get ended(): boolean {
+    return this.#ended
+  }
+
   /** `res.headersSent`: also true while the plugins hold headers the handler sent. */
-  headersSent(): boolean {
+  headersSent(_res?: ServerResponse): boolean {
     return this.#holdSent || !!(this.#res as ServerResponse & { _header?: unknown })._header
   }
 
@@ -387,7 +467,7 @@ class Interception implements HandlerHead {
     if (this.#head) return
     const res = this.#res
     this.#head = { status: res.statusCode, message: res.statusMessage || undefined }
-    this.#headers = responseHeaderMap(res, res.statusCode)
+    this.#headers = responseHeaderMap(res.statusCode, res.getHeaders())
   }
 
   /** Headers the plugins still hold count as sent for the handler (as after Node's writeHead). */
@@ -403,7 +483,7 @@ class Interception implements HandlerHead {
     if (!this.runner.committed) this.#holdHeadersSent()
   }
 
-  writeHead(status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): ServerResponse {
+  writeHead(_res: ServerResponse, status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): ServerResponse {
     const res = this.#res
     if (this.#head) return res
     if (typeof reason === 'string') res.statusMessage = reason
@@ -425,7 +505,7 @@ class Interception implements HandlerHead {
     return res
   }
 
-  write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  write(_res: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     if (typeof encoding === 'function') {
       cb = encoding
       encoding = undefined
@@ -446,7 +526,7 @@ class Interception implements HandlerHead {
     return true
   }
 
-  end(chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
+  end(_res: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
     const res = this.#res
     if (typeof chunk === 'function') {
       cb = chunk
@@ -472,32 +552,16 @@ class Interception implements HandlerHead {
     return res
   }
 
-  addTrailers(headers: OutgoingHttpHeaders | ReadonlyArray<[string, string]>): void {
+  addTrailers(_res: ServerResponse, headers: OutgoingHttpHeaders | ReadonlyArray<[string, string]>): void {
     const pairs = Array.isArray(headers) ? (headers as Array<[string, string]>).map(([k, v]): [string, string] => [k.toLowerCase(), String(v)]) : outgoingPairs(headers as OutgoingHttpHeaders)
     const t = (this.#trailers ??= new HeaderMap())
     for (const [k, v] of pairs) t.add(k, v)
   }
 
-  flushHeaders(): void {
+  flushHeaders(_res?: ServerResponse): void {
     this.#feedHead(false)
     this.#run(Step.Flush, EMPTY, false)
   }
-}
-
-/**
- * The response headers a handler set so far, `:status` first (names from `getHeaders()` are lower
- * case already).
- */
-function responseHeaderMap(res: ServerResponse, status: number): HeaderMap {
-  const h = res.getHeaders()
-  const kv = [':status', String(status)]
-  for (const k in h) {
-    const v = h[k]
-    if (v === undefined || v === null) continue
-    if (Array.isArray(v)) for (const x of v) kv.push(k, String(x))
-    else kv.push(k, String(v))
-  }
-  return HeaderMap.fromFlat(kv)
 }
 
 /**
@@ -559,25 +623,25 @@ function interceptInstance(res: ServerResponse, ex: Exchange, opts: { bodyless: 
     })
   }
   res.writeHead = function writeHead(this: ServerResponse, status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
-    const r = st.writeHead(status, reason, headers)
+    const r = st.writeHead(this, status, reason, headers)
     installSent()
     return r
   } as ServerResponse['writeHead']
   res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-    const r = st.write(chunk, encoding, cb)
+    const r = st.write(this, chunk, encoding, cb)
     if (st.holding) installSent()
     return r
   } as ServerResponse['write']
   res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
-    const r = st.end(chunk, encoding, cb)
+    const r = st.end(this, chunk, encoding, cb)
     if (st.holding) installSent()
     return r
   } as ServerResponse['end']
   res.addTrailers = function addTrailers(this: ServerResponse, headers: OutgoingHttpHeaders | ReadonlyArray<[string, string]>) {
-    st.addTrailers(headers)
+    st.addTrailers(this, headers)
   }
   res.flushHeaders = function flushHeaders(this: ServerResponse) {
-    st.flushHeaders()
+    st.flushHeaders(this)
     if (st.holding) installSent()
   }
   return st.runner
