@@ -17,10 +17,8 @@ export const VARIANTS = {
   'go-http-headers': [{ wasm: fixture('go', 'http-headers'), config: { header: 'x-bench', value: '1' } }],
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {
-  process.on('SIGINT', () => process.exit(0))
-  process.on('SIGTERM', () => process.exit(0))
-  const [framework = 'node', variant = 'bare'] = process.argv.slice(2)
+/** The server of `framework` with `variant` in front of the app (not listening yet). */
+export async function createBenchServer(framework, variant) {
   const specs = VARIANTS[variant]
   if (specs === undefined && variant !== 'bare') throw new Error(`unknown variant ${variant}`)
   const { PluginPipeline, WasmPluginHost } = await import('../dist/index.js')
@@ -30,21 +28,22 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   const pipeline = new PluginPipeline(host, { plugins })
   const adapter = specs !== undefined
   const body = 'hello'
-  let server
   if (framework === 'node') {
     const app = (req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
       res.end(body)
     }
     const { handle } = await import('../dist/adapters/node/index.js')
-    server = http.createServer(adapter ? handle(pipeline, app) : app)
-  } else if (framework === 'express') {
+    return http.createServer(adapter ? handle(pipeline, app) : app)
+  }
+  if (framework === 'express') {
     const express = (await import('express')).default
     const app = express()
     if (adapter) app.use((await import('../dist/adapters/express/index.js')).proxyWasm({ pipeline }))
     app.get('/', (req, res) => res.type('text/plain').send(body))
-    server = http.createServer(app)
-  } else if (framework === 'koa') {
+    return http.createServer(app)
+  }
+  if (framework === 'koa') {
     const Koa = (await import('koa')).default
     const app = new Koa()
     if (adapter) app.use((await import('../dist/adapters/koa/index.js')).proxyWasm({ pipeline }))
@@ -52,16 +51,24 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
       ctx.type = 'text/plain'
       ctx.body = body
     })
-    server = http.createServer(app.callback())
-  } else if (framework === 'fastify') {
+    return http.createServer(app.callback())
+  }
+  if (framework === 'fastify') {
     const Fastify = (await import('fastify')).default
     const app = Fastify()
-    // Applied to the root context directly (register() would encapsulate it away from root routes).
-    if (adapter) await (await import('../dist/adapters/fastify/index.js')).proxyWasmFastify(app, { pipeline })
+    if (adapter) await app.register((await import('../dist/adapters/fastify/index.js')).proxyWasmFastify, { pipeline })
     app.get('/', async (req, reply) => reply.type('text/plain').send(body))
     await app.ready()
-    server = app.server
-  } else throw new Error(`unknown framework ${framework}`)
+    return app.server
+  }
+  throw new Error(`unknown framework ${framework}`)
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {
+  process.on('SIGINT', () => process.exit(0))
+  process.on('SIGTERM', () => process.exit(0))
+  const [framework = 'node', variant = 'bare'] = process.argv.slice(2)
+  const server = await createBenchServer(framework, variant)
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))
 
   // CPU time this server spent per request between a 'mark' and a 'report' from bench/http.mjs

@@ -293,12 +293,19 @@ export class Plugin {
    */
   callStream(ctx: StreamContext, callback: string | number, fallback: number, a?: number, b?: number): number {
     const vm = ctx.vm
+    if (typeof callback === 'number') {
+      try {
+        return vm.stream(ctx, callback, fallback, a, b)
+      } catch (err) {
+        throw this.#failed(err as PluginFailureError, vm)
+      }
+    }
     try {
       if (!ctx.created) {
         ctx.created = true
         vm.callback(ctx, Callback.ContextCreate, 0, ctx.id, ctx.rootContext.id)
       }
-      return typeof callback === 'number' ? vm.callback(ctx, callback, fallback, ctx.id, a, b) : vm.call(ctx, callback, fallback, ctx.id, a, b)
+      return vm.call(ctx, callback, fallback, ctx.id, a, b)
     } catch (err) {
       throw this.#failed(err as PluginFailureError, vm)
     } finally {

@@ -123,6 +123,26 @@ export class WasmVm {
     return this.#invoke(ctx, fn, CALLBACK_NAMES[index]!, a, b, c, undefined, undefined)
   }
 
+  /**
+   * Stream callback `index` for `ctx` (`ctx.id`, `a`, `b`), with `proxy_on_context_create` first
+   * when the guest has not seen the context yet (§6.3), and the WASI `afterCall` after it. The
+   * path every request takes, kept to one frame.
+   */
+  stream(ctx: StreamContext, index: number, fallback: number, a?: number, b?: number): number {
+    try {
+      if (!ctx.created) {
+        ctx.created = true
+        const create = this.callbacks[Callback.ContextCreate]
+        if (create !== undefined) this.#invoke(ctx, create, 'proxy_on_context_create', ctx.id, ctx.rootContext.id, undefined, undefined, undefined)
+      }
+      const fn = this.callbacks[index]
+      if (fn === undefined) return fallback
+      return this.#invoke(ctx, fn, CALLBACK_NAMES[index]!, ctx.id, a, b, undefined, undefined)
+    } finally {
+      this.afterCall?.()
+    }
+  }
+
   #invoke(ctx: ContextBase | undefined, fn: GuestFn, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number {
     if (this.failure) {
       throw new PluginFailureError('PWH_ERR_PLUGIN_FAILED', this.plugin.name, name,

@@ -696,6 +696,8 @@ export class Exchange {
   #call(d: Dir, i: number, callback: string | number, a: number, b: number): number | undefined {
     const slot = d.slots[i]!
     const ctx = slot.ctx!
+    // A callback the plugin does not export, on a context the guest knows: Continue, nothing else to do.
+    if (typeof callback === 'number' && ctx.created && ctx.vm.callbacks[callback] === undefined && !actionChannel.hasSubscribers) return 0
     let r: number
     try {
       r = slot.plugin.callStream(ctx, callback, 0, a, b)
