@@ -186,7 +186,7 @@ export class Plugin {
     const env: Record<string, Hostcall> = traceHostcalls(envHostcalls(vm), vm)
     const imports: WebAssembly.Imports = { env: {}, ...wasi.imports }
     let warned = false
-    for (const imp of WebAssembly.Module.imports(this.#rt.module)) {
+    for (const imp of moduleImports(this.#rt.module)) {
       if (imp.kind !== 'function') continue
       const ns = (imports[imp.module] ??= {}) as Record<string, unknown>
       if (ns[imp.name] !== undefined) continue
@@ -514,6 +514,15 @@ export class Plugin {
   toString(): string {
     return `${this.name} (${this.abi}, ${this.phase}/${this.priority})`
   }
+}
+
+const importLists = new WeakMap<WebAssembly.Module, WebAssembly.ModuleImportDescriptor[]>()
+
+/** `WebAssembly.Module.imports(module)`, read once per module (it builds a new list on every call). */
+function moduleImports(module: WebAssembly.Module): WebAssembly.ModuleImportDescriptor[] {
+  let list = importLists.get(module)
+  if (!list) importLists.set(module, (list = WebAssembly.Module.imports(module)))
+  return list
 }
 
 function truncate(s: string): string {
