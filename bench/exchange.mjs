@@ -5,7 +5,7 @@
 // Usage: npm run bench:exchange (builds first). BENCH_N (requests per measurement, default 100000),
 // BENCH_ROUNDS (default 5).
 import { fileURLToPath } from 'node:url'
-import { cpuPer, fixture, fullGc, machine, MODES, num, pretenuringCheck, quietLogger, ROUNDS, runChild, stats, table } from './lib.mjs'
+import { cpuPer, fixture, fullGc, iterationsFor, machine, MODES, num, pretenuringCheck, quietLogger, ROUNDS, runChild, stats, table } from './lib.mjs'
 
 const N = Number(process.env.BENCH_N ?? 100000)
 const request = {
@@ -50,11 +50,12 @@ async function child() {
     ex.done()
   }
   const out = {}
-  for (const [name, p] of pipelines) cpuPer(5000, () => one(p))
+  // A long warm-up first: V8 tiers wasm functions up to its optimizing compiler in the background.
+  for (const [, p] of pipelines) cpuPer(iterationsFor(() => one(p), 600), () => one(p))
   // Rounds interleave the cases (drift hits each alike); each measurement starts after a full GC.
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, p] of pipelines) {
-      fullGc()
+      await fullGc()
       ;(out[name] ??= []).push(cpuPer(N, () => one(p)))
     }
   }

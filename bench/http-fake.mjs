@@ -65,7 +65,7 @@ async function child(framework, variant) {
   const sock = new FakeSocket()
   server.emit('connection', sock)
   for (let i = 0; i < 10000; i++) await sock.next()
-  fullGc()
+  await fullGc()
   const c0 = process.cpuUsage()
   for (let i = 0; i < N; i++) await sock.next()
   const c = process.cpuUsage(c0)

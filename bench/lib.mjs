@@ -20,6 +20,21 @@ export function stats(xs) {
   return { min: s[0], median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, all: xs }
 }
 
+/**
+ * How many iterations of `fn` take about `ms` milliseconds (from a short timed run): measurements
+ * must be long, because the CPU time the kernel reports moves in ticks of a few milliseconds.
+ */
+export function iterationsFor(fn, ms = 250) {
+  let n = 16
+  for (;;) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) fn()
+    const dt = Number(process.hrtime.bigint() - t0) / 1e6
+    if (dt > 20) return Math.max(1, Math.round((n * ms) / dt))
+    n *= 4
+  }
+}
+
 /** CPU time (user + system, µs) per iteration of `fn` over `n` iterations. */
 export function cpuPer(n, fn) {
   const c0 = process.cpuUsage()
@@ -28,9 +43,14 @@ export function cpuPer(n, fn) {
   return (c.user + c.system) / n
 }
 
-/** A full collection before a measurement, so that V8's pretenuring decisions (made there) apply to it. */
-export function fullGc() {
+/**
+ * A full collection before a measurement, so that V8's pretenuring decisions (made there) apply to
+ * it; then a pause, so that the collector's background threads (sweeping) are done before the CPU
+ * time of the measurement is read (process.cpuUsage counts every thread).
+ */
+export async function fullGc() {
   globalThis.gc?.()
+  await new Promise((resolve) => setTimeout(resolve, 30))
 }
 
 /** How loaded the machine is: load averages and core count. */
