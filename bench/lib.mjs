@@ -50,7 +50,7 @@ export function cpuPer(n, fn) {
  */
 export async function fullGc() {
   globalThis.gc?.()
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  await new Promise((resolve) => setTimeout(resolve, 100))
 }
 
 /** How loaded the machine is: load averages and core count. */

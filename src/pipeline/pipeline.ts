@@ -118,6 +118,7 @@ export class PluginPipeline {
       if (!(p instanceof Plugin)) throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', 'PluginPipeline: plugins must be Plugin objects from host.load()')
     }
     this.#plugins = orderPlugins(plugins)
+    if (!warmedUp) warmUp(host)
   }
 
   /**
@@ -194,10 +195,11 @@ export class PluginPipeline {
    * @internal {@link PluginPipeline.exchange} with the request header map already built
    * (pseudo-headers first, as {@link requestHeaderMap} builds it); `request.headers` is ignored.
    */
-  exchangeWith(headers: HeaderMap, request: ExchangeRequest, sink?: ExchangeSink): Exchange {
+  exchangeWith(headers: HeaderMap, request: ExchangeRequest, sink?: ExchangeSink, connectionId?: number): Exchange {
     const info: StreamInfo = {
       protocol: request.protocol ?? 'HTTP/1.1',
     }
+    if (connectionId !== undefined) info.connectionId = connectionId
     if (request.remoteAddress !== undefined) info.remoteAddress = request.remoteAddress
     if (request.remotePort !== undefined) info.remotePort = request.remotePort
     if (request.localAddress !== undefined) info.localAddress = request.localAddress
@@ -224,6 +226,27 @@ export class PluginPipeline {
       for (const c of Object.values(this.#options.chains?.[kind] ?? {})) for (const f of c.filters) all.add(f.plugin)
     }
     for (const p of all) p.close()
+  }
+}
+
+let warmedUp = false
+
+/**
+ * Runs the host's own request path twice with no plugin, once per process, when the first
+ * pipeline is made: the first real request then finds that code compiled instead of paying for
+ * it (docs/adr/0023-vm-start.md). No plugin runs and nothing is observable.
+ */
+function warmUp(host: WasmPluginHost): void {
+  warmedUp = true
+  const headers = [['user-agent', 'warm-up'], ['accept', '*/*']] as Array<[string, string]>
+  const empty = new PluginPipeline(host, { plugins: [] })
+  for (let i = 0; i < 2; i++) {
+    const r: ExchangeRequest = { method: 'GET', path: '/', authority: 'localhost', headers }
+    // Connection id 0: the ids real requests get stay as they were.
+    const ex = empty.exchangeWith(requestHeaderMap(r), r, undefined, 0)
+    ex.direct.requestHeaders(true)
+    ex.direct.responseHeaders(200, [['content-length', '0']], true)
+    ex.done()
   }
 }
 
