@@ -5,7 +5,7 @@
  */
 import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
-import { pairsSize, writePairs, type HeaderPair } from '../abi/pairs.js'
+import { pairsSize, pairsSizeFlat, writePairs, writePairsFlat, type HeaderPair } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
 import type { ContextBase, StreamContext } from './context.js'
 import { ContextTable } from './context-table.js'
@@ -206,34 +206,50 @@ export class WasmVm {
 
   /** {@link WasmVm.copyOut} for a latin1 string (header values), written without an intermediate buffer. */
   copyOutLatin1(value: string, ptrPtr: number, sizePtr: number): WasmResult {
-    return this.#out(value.length, ptrPtr, sizePtr, (b, at) => {
-      for (let i = 0; i < value.length; i++) b[at + i] = value.charCodeAt(i)
-    })
+    const ptr = this.#place(value.length, ptrPtr, sizePtr)
+    if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    const b = this.memory.bytes
+    for (let i = 0; i < value.length; i++) b[ptr + i] = value.charCodeAt(i)
+    return WasmResult.Ok
   }
 
-  /**
-   * Serializes header pairs (ABI §5.2) straight into one fresh guest block (no intermediate buffer)
-   * and stores its address and size; an empty list allocates nothing and stores 0, 0.
-   */
+  /** {@link WasmVm.copyPairsOut} for a flat `[name, value, …]` list (a header map's entries). */
+  copyFlatPairsOut(kv: readonly string[], ptrPtr: number, sizePtr: number): WasmResult {
+    const ptr = this.#place(kv.length === 0 ? 0 : pairsSizeFlat(kv), ptrPtr, sizePtr)
+    if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    writePairsFlat(kv, this.memory.bytes, this.memory.dataView, ptr)
+    return WasmResult.Ok
+  }
+
   copyPairsOut(pairs: readonly HeaderPair[], ptrPtr: number, sizePtr: number): WasmResult {
     return this.#out(pairs.length === 0 ? 0 : pairsSize(pairs), ptrPtr, sizePtr, (b, at) => writePairs(pairs, b, at))
   }
 
   #out(len: number, ptrPtr: number, sizePtr: number, fill: (bytes: Uint8Array, at: number) => void): WasmResult {
+    const ptr = this.#place(len, ptrPtr, sizePtr)
+    if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    fill(this.memory.bytes, ptr)
+    return WasmResult.Ok
+  }
+
+  /**
+   * A fresh guest block of `len` bytes for an output, its address and size stored at `ptrPtr` /
+   * `sizePtr` at once (Go's allocated block is unreachable until then): the address, 0 when there
+   * is nothing to write (0, 0 stored, nothing allocated), -1 when a pointer or the allocation is bad.
+   */
+  #place(len: number, ptrPtr: number, sizePtr: number): number {
     const mem = this.memory
-    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
+    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return -1
     if (len === 0) {
       mem.setU32(ptrPtr, 0)
       mem.setU32(sizePtr, 0)
-      return WasmResult.Ok
+      return 0
     }
-    // One allocation per output, its address stored at once (Go's allocated block is unreachable until then).
     const ptr = this.alloc(len)
-    if (ptr === 0 || !mem.inBounds(ptr, len)) return WasmResult.InvalidMemoryAccess
-    fill(mem.bytes, ptr)
+    if (ptr === 0 || !mem.inBounds(ptr, len)) return -1
     mem.setU32(ptrPtr, ptr)
     mem.setU32(sizePtr, len)
-    return WasmResult.Ok
+    return ptr
   }
 
   /** Marks a stream context as having deferred work (continue, close, local response). */

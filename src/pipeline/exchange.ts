@@ -86,7 +86,7 @@ type Ev = { t: 'h'; eos: boolean } | { t: 'd'; chunk: Buffer; eos: boolean } | {
 
 // Per-request objects are class instances, not literals: V8 pretenures the objects of a literal's
 // allocation site once it saw them survive, and pretenured per-request garbage then keeps the
-// young garbage it points to alive through every scavenge (docs/adr/0003-gc-pretenuring.md).
+// young garbage it points to alive through every scavenge (docs/adr/0021-per-request-objects.md).
 const H: Ev = { t: 'h', eos: false }
 const H_EOS: Ev = { t: 'h', eos: true }
 const T: Ev = { t: 't' }

@@ -5,7 +5,7 @@
  * Interception never changes the shape of Node's objects. Adding own properties to a
  * `ServerResponse` (and above all an accessor, which turns it into a dictionary-mode object) makes
  * every property access of node:http's own code slower for the rest of the response: measured, it
- * cost more than the whole bare request (docs/adr/0001-response-interception.md). So the writing
+ * cost more than the whole bare request (docs/adr/0020-response-interception.md). So the writing
  * methods and `headersSent` are replaced once, on `ServerResponse.prototype`, by hooks that look the
  * response up in a `WeakMap` and pass straight through to Node's methods for a response that is not
  * intercepted. A response whose methods are not the hooks (a subclass, a wrapper installed before
