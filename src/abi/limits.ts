@@ -15,3 +15,5 @@ export const DEFAULT_MAX_WASM_BYTES = 50 * 1024 * 1024
 export const DEFAULT_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024
 /** Largest `proxy_log` message accepted, longer messages are truncated (not rejected). */
 export const LOG_MESSAGE_MAX_BYTES = 1024 * 1024
+/** Default largest linear memory of one VM (Envoy's 1 GiB); `memory.grow` past it fails. */
+export const DEFAULT_MAX_MEMORY_BYTES = 1024 * 1024 * 1024

@@ -1,0 +1,93 @@
+/**
+ * The passes of the host's isolation: a CPU budget (fuel checked at every function entry and loop
+ * head, refilled by the host while a deadline holds) and a memory cap (the memory's maximum).
+ * @module
+ */
+import { RewriteError, Writer } from './bytes.js'
+import type { RewritePass } from './rewrite.js'
+
+/** Import module and name of the host's refuel function added by {@link fuelPass}. @internal */
+export const FUEL_IMPORT = { module: 'proxy_wasm_host', name: 'refuel' } as const
+
+/**
+ * Fuel: a mutable i32 global charged at every function entry and loop head with the size in bytes
+ * of the body that follows (a bound on the instructions that can run before the next check, so a
+ * unit of fuel is about one instruction however large the loop body). When it drops below 0 the
+ * guest calls the host's `refuel() -> i32`, which answers a new budget, or 0 once the call is over
+ * its deadline; on 0 the guest executes `unreachable` — a trap, which the guest's own exception
+ * handlers cannot catch (a JS exception thrown from the import could be caught by `catch_all`).
+ * @param fuel - the budget the global starts with
+ * @internal
+ */
+export function fuelPass(fuel: number): RewritePass {
+  let refuel = -1
+  let global = -1
+  return {
+    name: 'fuel',
+    changesCode: true,
+    declare(ctx) {
+      refuel = ctx.importFunction(FUEL_IMPORT.module, FUEL_IMPORT.name, { params: [], results: ['i32'] })
+      const init = new Writer(8)
+      init.byte(0x41) // i32.const
+      init.s32(fuel)
+      init.byte(0x0b)
+      global = ctx.addGlobal('i32', true, init.result().slice())
+    },
+    finish(ctx) {
+      const w = new Writer(40)
+      const get = () => (w.byte(0x23), w.u32(global))
+      const set = () => (w.byte(0x24), w.u32(global))
+      // fuel -= size; if (fuel < 0) { fuel = refuel(); if (fuel == 0) unreachable }
+      get()
+      w.byte(0x41) // i32.const <size>
+      const slot = w.slotU32()
+      w.byte(0x6b) // i32.sub
+      set()
+      get()
+      w.byte(0x41) // i32.const 0
+      w.byte(0x00)
+      w.byte(0x48) // i32.lt_s
+      w.byte(0x04) // if
+      w.byte(0x40)
+      w.byte(0x10) // call refuel
+      w.u32(refuel)
+      set()
+      get()
+      w.byte(0x45) // i32.eqz
+      w.byte(0x04) // if
+      w.byte(0x40)
+      w.byte(0x00) // unreachable
+      w.byte(0x0b)
+      w.byte(0x0b)
+      const code = { code: w.result().slice(), sizeSlots: [slot] }
+      ctx.atEntry(code)
+      ctx.atLoop(code)
+    },
+  }
+}
+
+/** Bytes of one WebAssembly page. */
+const PAGE = 65536
+
+/**
+ * Caps every defined memory at `maxBytes` (rounded down to whole pages) by setting its maximum, so
+ * that `memory.grow` past it answers -1 as the guest's allocator expects.
+ * @throws {@link RewriteError} (a refusal) when a memory's initial size is already over the cap
+ * @internal
+ */
+export function memoryCapPass(maxBytes: number): RewritePass {
+  return {
+    name: 'memory-cap',
+    changesCode: false,
+    declare(ctx) {
+      const pages = Math.floor(maxBytes / PAGE)
+      for (const m of ctx.module.memories) {
+        if (m.min > pages) {
+          throw new RewriteError(`the module's memory starts at ${m.min * PAGE} bytes, over limits.maxMemoryBytes (${maxBytes})`, true)
+        }
+        if (m.max === undefined || m.max > pages) m.max = pages
+      }
+      ctx.memoriesChanged()
+    },
+  }
+}
