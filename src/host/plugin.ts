@@ -4,20 +4,17 @@
  * @module
  */
 import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
-import { PluginFailureError, ProxyWasmHostError } from '../errors.js'
+import type { PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
-import { guardExports, isWatchdogTimeout, refueler, watchdog, type CpuLimitMode } from './cpu-limit.js'
-import { consequenceOf, importStub, isListedUnimplemented } from './import-stubs.js'
-import { ProcExit } from './hostcalls/wasi.js'
-import { FUEL_IMPORT, type ImportEntry } from './wasm-rewrite/index.js'
+import type { CpuLimitMode } from './cpu-limit.js'
+import type { ImportEntry } from './wasm-rewrite/index.js'
+import { cancelPending, startVm, stopTick, type StartedVm } from './vm-start.js'
 import type { HttpCallDispatcher, RedisBridge } from './services.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
-import { envHostcalls } from './hostcalls/index.js'
-import type { Hostcall } from './hostcalls/util.js'
 import { levelValue, type LogSource, type PluginLogger } from './logger.js'
 import type { PropertyValue } from './properties.js'
-import { WasmVm } from './vm.js'
+import type { WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
 
 /** Plugin phases (Istio/Higress `WasmPlugin.phase`), run in this order. */
@@ -191,120 +188,11 @@ export class Plugin {
    * @throws `PWH_ERR_PLUGIN_START_FAILED`, `PWH_ERR_PLUGIN_CONFIGURE_FAILED`
    */
   start(): void {
-    this.#install(this.#boot())
-  }
-
-  /** Builds and starts a VM; the plugin's current VM is left alone (a failed one never serves). */
-  #boot(): { vm: WasmVm; root: RootContext } {
-    const vm = new WasmVm(this)
-    const wasi = this.#rt.wasi.create(this, vm)
-    const imports = this.#bindImports(vm, wasi.imports)
-    const startFailed = (what: string, err?: unknown) =>
-      new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `plugin "${this.name}" (${this.source}) failed to start: ${what}`, { cause: err })
-    const guard = this.#rt.cpuLimitMode === 'watchdog' ? watchdog(this.#rt.cpuLimitMs) : undefined
-    const guarded = <T>(run: () => T): T => {
-      // Each start-up step is a top-level call of its own for the CPU limit.
-      vm.topCalls++
-      return guard ? guard(run) : run()
-    }
-    let instance: WebAssembly.Instance
-    try {
-      instance = guarded(() => new WebAssembly.Instance(this.#rt.module, imports))
-    } catch (err) {
-      // A start section (AssemblyScript) runs while instantiating: it can trap or run out of time.
-      if (err instanceof WebAssembly.RuntimeError || err instanceof ProcExit || vm.cpuExceeded || isWatchdogTimeout(err)) {
-        const f = vm.fail(err, 'start function')
-        throw startFailed(`the start function failed (${f.message})`, f)
-      }
-      throw new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `plugin "${this.name}" (${this.source}) could not be instantiated: ${(err as Error).message}`, { cause: err })
-    }
-    vm.attach(instance)
-    if (guard) vm.exports = guardExports(vm.exports, guard)
-    const root = new RootContext(vm.nextContextId(), this, vm)
-    try {
-      try {
-        if (!guarded(() => wasi.start?.(instance))) {
-          if (typeof vm.exports._initialize === 'function') {
-            vm.call(undefined, '_initialize', 0)
-            if (typeof vm.exports.main === 'function') vm.call(undefined, 'main', 0, 0, 0)
-          } else if (typeof vm.exports._start === 'function') {
-            vm.call(undefined, '_start', 0)
-          }
-        }
-      } catch (err) {
-        const f = vm.fail(err, '_initialize')
-        throw startFailed(`start-up code failed (${f.message})`, f)
-      } finally {
-        wasi.afterCall?.()
-      }
-      vm.contexts.set(root.id, root)
-      try {
-        root.created = true
-        vm.call(root, 'proxy_on_context_create', 0, root.id, 0)
-        if (vm.call(root, 'proxy_on_vm_start', 1, root.id, this.vmConfigBytes.byteLength) === 0) {
-          throw startFailed('proxy_on_vm_start returned false (check the VM configuration and the plugin logs)')
-        }
-        root.inConfigure = true
-        const ok = vm.call(root, 'proxy_on_configure', 1, root.id, this.pluginConfigBytes.byteLength)
-        root.inConfigure = false
-        if (ok === 0) {
-          throw new ProxyWasmHostError('PWH_ERR_PLUGIN_CONFIGURE_FAILED',
-            `plugin "${this.name}" (${this.source}) rejected its configuration in proxy_on_configure; the plugin logs say why. Configuration: ${truncate(this.configuration)}`)
-        }
-      } catch (err) {
-        root.inConfigure = false
-        if (err instanceof PluginFailureError || !(err instanceof ProxyWasmHostError)) throw startFailed(`root context failed (${(err as Error).message})`, err)
-        throw err
-      } finally {
-        wasi.afterCall?.()
-      }
-    } catch (err) {
-      // The rejected VM never serves: no tick, no callout completion reaches it.
-      root.deleted = true
-      this.#stopTimer(root)
-      this.#cancelPending(root)
-      vm.failure ??= new PluginFailureError('PWH_ERR_PLUGIN_FAILED', this.name, 'start', `plugin "${this.name}" did not start`)
-      throw err
-    }
-    return { vm, root }
-  }
-
-  /** Binds the module's imports: hostcalls, WASI, the CPU limit's refuel, stand-ins for the rest. */
-  #bindImports(vm: WasmVm, wasiImports: WebAssembly.Imports): WebAssembly.Imports {
-    const env: Record<string, Hostcall> = envHostcalls(vm)
-    const imports: WebAssembly.Imports = { env: {}, ...wasiImports }
-    if (this.#rt.cpuLimitMode === 'fuel') imports[FUEL_IMPORT.module] = { [FUEL_IMPORT.name]: refueler(vm, this.#rt.cpuLimitMs) }
-    const list: ImportEntry[] = this.#rt.imports ??
-      WebAssembly.Module.imports(this.#rt.module).map((i) => ({ module: i.module, name: i.name, kind: i.kind === 'function' ? 0 : -1 }))
-    for (const imp of list) {
-      const ns = (imports[imp.module] ??= {}) as Record<string, unknown>
-      if (ns[imp.name] !== undefined) continue
-      const key = `${imp.module}.${imp.name}`
-      const given = imp.module === 'env' ? env[imp.name] : undefined
-      if (given && !isListedUnimplemented(imp.name)) {
-        ns[imp.name] = given
-        continue
-      }
-      // Unimplemented (listed) or unknown: answered without trapping, logged the first time.
-      const warn = () => {
-        if (this.#warned.has(key)) return
-        this.#warned.add(key)
-        const consequence = imp.module === 'env' ? `; ${consequenceOf(imp.name)}` : ''
-        this.emitLog('warn', `called ${key}, which this host does not implement: answered ${imp.module === 'env' ? 'Unimplemented (12)' : 'a default value'}${consequence}`, vm.effective?.id ?? 0, 'host')
-      }
-      if (given) {
-        const impl = given as (...a: never[]) => number | void
-        ns[imp.name] = (...a: never[]) => (warn(), impl(...a))
-        continue
-      }
-      const stub = imp.type || imp.global ? importStub(imp, warn) : imp.kind === 0 ? () => (warn(), imp.module === 'env' ? 12 : 52) : undefined
-      if (stub !== undefined) ns[imp.name] = stub
-    }
-    return imports
+    this.#install(startVm(this, this.#rt, this.#warned))
   }
 
   /** Makes a started VM the one new streams get; the previous one finishes its streams first. */
-  #install({ vm, root }: { vm: WasmVm; root: RootContext }): void {
+  #install({ vm, root }: StartedVm): void {
     const old = this.#vm
     const oldRoot = this.#root
     const oldActive = this.#active
@@ -348,7 +236,7 @@ export class Plugin {
 
   #restart(why: 'rebuild' | 'reload'): boolean {
     try {
-      this.#install(this.#boot())
+      this.#install(startVm(this, this.#rt, this.#warned))
       this.emitLog('info', why === 'rebuild' ? 'rebuilt the VM' : 'reloaded the VM after a failure', 0, 'host')
       return true
     } catch (err) {
@@ -468,10 +356,7 @@ export class Plugin {
   }
 
   #cancelPending(root: RootContext | undefined): void {
-    if (!root || root.pending.size === 0) return
-    const list = [...root.pending.values()]
-    root.pending.clear()
-    for (const p of list) p.cancel()
+    if (root) cancelPending(root)
   }
 
   /** @internal `proxy_set_tick_period_milliseconds`: re-armed after each `proxy_on_tick` returns (§2.4). */
@@ -506,8 +391,7 @@ export class Plugin {
   }
 
   #stopTimer(root: RootContext | undefined): void {
-    root?.tickTimer?.cancel()
-    if (root) root.tickTimer = undefined
+    if (root) stopTick(root)
   }
 
   /** @internal the value of foreign function `name`. */
@@ -591,10 +475,6 @@ export class Plugin {
   toString(): string {
     return `${this.name} (${this.abi}, ${this.phase}/${this.priority})`
   }
-}
-
-function truncate(s: string): string {
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s || '(empty)'
 }
 
 export { LOG_LEVEL_NAMES }
