@@ -17,7 +17,7 @@ import type { WasmVm } from './vm.js'
  * limit is stopped at most a few milliseconds late and normal calls rarely refill.
  * @internal
  */
-export const FUEL_BUDGET = 1 << 22
+export const FUEL_BUDGET = 1 << 25
 
 /** Default `limits.callbackTimeoutMs`. */
 export const DEFAULT_CALLBACK_TIMEOUT_MS = 1000

@@ -5,7 +5,7 @@
  * constant expressions, the name section) follow the function imports passes add.
  * @module
  */
-import { copyExpr, emitSnippet, skipValType, type ExprEdits, type FuncRemap, type Snippet } from './code.js'
+import { copyExpr, emitSnippet, readInstr, scanBody, skipValType, type BodyScan, type ExprEdits, type FuncRemap, type Snippet } from './code.js'
 import { Reader, RewriteError, Writer } from './bytes.js'
 
 /** A value type as the rewriter names it (`ref` covers every reference type). */
@@ -76,6 +76,7 @@ export class WasmModule {
   #typeRaw: Uint8Array[] = []
   #importRaw: Uint8Array[] = []
   #memoriesChanged = false
+  #functions: FunctionInfo[] | undefined
 
   constructor(bytes: Uint8Array) {
     this.bytes = bytes
@@ -279,7 +280,7 @@ export class WasmModule {
         if (remap && r) return this.#elements(r, w, remap)
         break
       case 10:
-        if (codeEdits && r) return this.#code(r, w, { remap, loop: plan.loop.code.byteLength ? plan.loop : undefined }, plan.entry)
+        if (codeEdits && r) return this.#code(r, w, { remap, loop: plan.loop.code.byteLength ? plan.loop : undefined }, plan)
         break
     }
     w.bytes(raw)
@@ -335,10 +336,11 @@ export class WasmModule {
     }
   }
 
-  #code(r: Reader, w: Writer, edits: ExprEdits, entry: Snippet): void {
+  #code(r: Reader, w: Writer, edits: ExprEdits, plan: EncodePlan): void {
     const n = r.u32()
     w.u32(n)
     const body = new Writer(64 * 1024)
+    const entry = plan.entry
     for (let i = 0; i < n; i++) {
       const size = r.u32()
       const end = r.pos + size
@@ -350,11 +352,79 @@ export class WasmModule {
       }
       body.length = 0
       body.bytes(this.bytes.subarray(start, r.pos))
-      for (const at of emitSnippet(body, entry)) body.patchU32(at, size)
-      copyExpr(r, body, edits)
+      const entryAt = entry.code.byteLength ? (plan.entryAt?.(i) ?? 'start') : 'none'
+      const functionSlots = entryAt === 'start' ? emitSnippet(body, entry) : []
+      copyExpr(r, body, edits, { entryAt, entry, functionSlots, callCost: plan.callCost, size })
       if (r.pos !== end) throw new RewriteError(`function body ${i}: the expression ends at byte ${r.pos}, the body at ${end}`)
       w.sized(body)
     }
+  }
+
+  /**
+   * What each defined function's body holds (byte size, loops, calls), and which functions are
+   * reachable other than by a direct call (table elements, `ref.func`): decoded on first use.
+   */
+  functions(): FunctionInfo[] {
+    if (this.#functions) return this.#functions
+    const indirect = new Set<number>()
+    const idx = { index: -1 }
+    const refs = (r: Reader) => {
+      // a constant expression: collect its ref.func indices
+      let depth = 0
+      for (;;) {
+        const op = readInstr(r, idx)
+        if (op === 0xd2) indirect.add(idx.index)
+        if (op === 0x02 || op === 0x03 || op === 0x04) depth++
+        else if (op === 0x0b && depth-- === 0) return
+      }
+    }
+    const out: FunctionInfo[] = []
+    for (const s of this.sections) {
+      const r = new Reader(this.bytes, s.start, s.end)
+      if (s.id === 6) {
+        const n = r.u32()
+        for (let i = 0; i < n; i++) {
+          skipValType(r)
+          r.byte()
+          refs(r)
+        }
+      } else if (s.id === 9) {
+        const n = r.u32()
+        for (let i = 0; i < n; i++) {
+          const flags = r.u32()
+          if (!(flags & 1)) {
+            if (flags & 2) r.u32()
+            refs(r)
+          }
+          if (flags & 3) {
+            if (flags & 4) skipValType(r)
+            else r.byte()
+          }
+          const count = r.u32()
+          for (let k = 0; k < count; k++) {
+            if (flags & 4) refs(r)
+            else indirect.add(r.u32())
+          }
+        }
+      } else if (s.id === 10) {
+        const n = r.u32()
+        for (let i = 0; i < n; i++) {
+          const size = r.u32()
+          const end = r.pos + size
+          const groups = r.u32()
+          for (let g = 0; g < groups; g++) {
+            r.u32()
+            skipValType(r)
+          }
+          const scan = scanBody(r)
+          for (const f of scan.refFuncs) indirect.add(f)
+          r.pos = end
+          out.push({ index: this.importedFuncs + i, size, scan, indirect: false })
+        }
+      }
+    }
+    for (const f of out) f.indirect = indirect.has(f.index)
+    return (this.#functions = out)
   }
 
   /** A custom section as it goes out: the name section renumbered, code-offset sections dropped. */
@@ -372,6 +442,17 @@ export class WasmModule {
   }
 }
 
+/** One defined function, as {@link WasmModule.functions} found it. @internal */
+export interface FunctionInfo {
+  /** Function index in the input module. */
+  index: number
+  /** Body size in bytes (locals included). */
+  size: number
+  scan: BodyScan
+  /** Reachable other than by a direct call: a table element or a `ref.func`. */
+  indirect: boolean
+}
+
 /** What passes add; indices in added code are final indices. @internal */
 export interface EncodePlan {
   types: FuncType[]
@@ -382,6 +463,10 @@ export interface EncodePlan {
   entry: Snippet
   /** Inserted at the head of every loop (size slots: the loop body's size). */
   loop: Snippet
+  /** Where the entry snippet of defined function `i` goes (default: at its start). */
+  entryAt?: ((defined: number) => 'start' | 'first-loop' | 'none') | undefined
+  /** Cost a direct call to function `index` (input numbering) adds to the regions it is made in. */
+  callCost?: ((index: number) => number) | undefined
 }
 
 function renumberNames(bytes: Uint8Array, s: Section, remap: FuncRemap): Uint8Array {

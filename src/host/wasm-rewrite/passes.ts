@@ -4,6 +4,7 @@
  * @module
  */
 import { RewriteError, Writer } from './bytes.js'
+import { planChecks } from './call-graph.js'
 import type { RewritePass } from './rewrite.js'
 
 /** Import module and name of the host's refuel function added by {@link fuelPass}. @internal */
@@ -11,8 +12,9 @@ export const FUEL_IMPORT = { module: 'proxy_wasm_host', name: 'refuel' } as cons
 
 /**
  * Fuel: a mutable i32 global charged at every function entry and loop head with the size in bytes
- * of the body that follows (a bound on the instructions that can run before the next check, so a
- * unit of fuel is about one instruction however large the loop body). When it drops below 0 the
+ * of the body that follows, plus the size of the leaf functions it calls (a bound on the
+ * instructions that can run before the next check, so a unit of fuel is about one instruction
+ * however large the loop body). When it drops below 0 the
  * guest calls the host's `refuel() -> i32`, which answers a new budget, or 0 once the call is over
  * its deadline; on 0 the guest executes `unreachable` — a trap, which the guest's own exception
  * handlers cannot catch (a JS exception thrown from the import could be caught by `catch_all`).
@@ -62,6 +64,18 @@ export function fuelPass(fuel: number): RewritePass {
       const code = { code: w.result().slice(), sizeSlots: [slot] }
       ctx.atEntry(code)
       ctx.atLoop(code)
+      // Fewer checks, same bound (call-graph.ts): entry checks only where they break a cycle of
+      // calls, and on functions reachable indirectly; the others are paid for by their callers. A checked
+      // function whose first non-straight instruction is a loop is checked once at that loop
+      // (every entry reaches it), which pays for the whole function.
+      const fns = ctx.functions()
+      const base = ctx.module.importedFuncs
+      const exported = ctx.module.exports.filter((e) => e.kind === 0 && e.index >= base).map((e) => e.index - base)
+      const plan = planChecks(fns, base, exported)
+      ctx.entryPolicy(
+        (i) => (!plan.checked[i] ? 'none' : fns[i]!.scan.loopFirst ? 'first-loop' : 'start'),
+        (index) => (index >= base ? plan.cost[index - base]! : 0),
+      )
     },
   }
 }

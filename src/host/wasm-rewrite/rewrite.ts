@@ -6,7 +6,7 @@
  */
 import { RewriteError } from './bytes.js'
 import type { Snippet } from './code.js'
-import { sameType, WasmModule, type EncodePlan, type ExportEntry, type FuncType, type ValType } from './module.js'
+import { sameType, WasmModule, type EncodePlan, type ExportEntry, type FuncType, type FunctionInfo, type ValType } from './module.js'
 
 /** What a pass can read and change. @internal */
 export interface RewriteContext {
@@ -26,6 +26,13 @@ export interface RewriteContext {
   atLoop(code: Snippet): void
   /** Marks the memory section changed after editing `module.memories`. */
   memoriesChanged(): void
+  /** The defined functions: size, loops, calls, indirect reachability (decoded on first use). */
+  functions(): FunctionInfo[]
+  /**
+   * Where entry code goes per defined function, and the cost a direct call to a function adds to
+   * the size slots of the regions it is made in (valid in `finish`; one pass may set it).
+   */
+  entryPolicy(entryAt: (defined: number) => 'start' | 'first-loop' | 'none', callCost: (index: number) => number): void
 }
 
 /** One transformation of a module. @internal */
@@ -99,6 +106,13 @@ export function rewriteModule(bytes: Uint8Array, passes: readonly RewritePass[])
     },
     memoriesChanged() {
       m.memoriesChanged()
+    },
+    functions: () => m.functions(),
+    entryPolicy(entryAt, callCost) {
+      late('entryPolicy')
+      if (plan.entryAt) throw new RewriteError('only one pass may set the entry policy')
+      plan.entryAt = entryAt
+      plan.callCost = callCost
     },
   }
   for (const p of passes) p.declare?.(ctx)

@@ -1,0 +1,69 @@
+// Cost of the CPU limit (limits.callbackTimeoutMs, on by default: fuel added at load) on one
+// header-only plugin's per-request cost, against the same plugin with the limit off, same run.
+// Per-request cost = process CPU time (user + system) over N exchanges (request headers, response
+// headers, done). 5 interleaved rounds; min and median printed.
+// Usage: npm run build && node bench/cpu-limit.mjs   (BENCH_N, default 20000 per round)
+import { fileURLToPath } from 'node:url'
+import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
+
+const fx = (kind, name) => fileURLToPath(new URL(`../fixtures/build/${kind}/${name}.wasm`, import.meta.url))
+const quiet = { level: 'warn', log() {} }
+const off = new WasmPluginHost({ logger: quiet, limits: { callbackTimeoutMs: 0, maxMemoryBytes: 0 } })
+const on = new WasmPluginHost({ logger: quiet })
+
+const request = { method: 'GET', path: '/bench?x=1', authority: 'bench.example.com', headers: { 'user-agent': 'bench', accept: '*/*' } }
+const respHeaders = { 'content-type': 'text/plain', 'content-length': '2' }
+
+async function one(p) {
+  const ex = p.exchange(request)
+  await ex.requestHeaders(true)
+  await ex.responseHeaders(200, respHeaders, true)
+  ex.done()
+}
+
+async function cpuPerRequest(p, n) {
+  const c0 = process.cpuUsage()
+  for (let i = 0; i < n; i++) await one(p)
+  const c = process.cpuUsage(c0)
+  return (c.user + c.system) / n
+}
+
+const specs = [
+  ['Go wasm-go (minimal)', { wasm: fx('go', 'minimal'), config: { enabled: true } }],
+  ['AssemblyScript (add-header)', { wasm: fx('as', 'add-header') }],
+]
+const cases = []
+for (const [name, spec] of specs) {
+  const a = await off.load(spec)
+  const b = await on.load(spec)
+  if (b.vm === undefined) throw new Error('no VM')
+  cases.push({ name, off: new PluginPipeline(off, { plugins: [a] }), on: new PluginPipeline(on, { plugins: [b] }), mode: (await on.compile(spec.wasm)).cpuLimit })
+}
+const N = Number(process.env.BENCH_N ?? 20000)
+for (const c of cases) for (const p of [c.off, c.on]) for (let i = 0; i < 3000; i++) await one(p)
+const rounds = new Map()
+for (let round = 0; round < 5; round++) {
+  for (const c of cases) {
+    // Alternate the order inside each round so that drift hits both alike.
+    const order = round % 2 ? ['on', 'off'] : ['off', 'on']
+    for (const k of order) {
+      const key = `${c.name}|${k}`
+      const list = rounds.get(key) ?? []
+      list.push(await cpuPerRequest(c[k], N))
+      rounds.set(key, list)
+    }
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const min = (xs) => Math.min(...xs)
+const load = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')
+console.log(`CPU limit cost: ${N} requests per round, 5 rounds, process CPU µs per request; load average ${load}`)
+console.log('plugin'.padEnd(30), 'mode'.padEnd(6), 'off min'.padStart(8), 'on min'.padStart(8), 'ratio'.padStart(6), 'off med'.padStart(8), 'on med'.padStart(8), 'ratio'.padStart(6))
+for (const c of cases) {
+  const a = rounds.get(`${c.name}|off`)
+  const b = rounds.get(`${c.name}|on`)
+  console.log(c.name.padEnd(30), c.mode.padEnd(6), min(a).toFixed(2).padStart(8), min(b).toFixed(2).padStart(8), (min(b) / min(a)).toFixed(3).padStart(6),
+    median(a).toFixed(2).padStart(8), median(b).toFixed(2).padStart(8), (median(b) / median(a)).toFixed(3).padStart(6))
+}
+off.close()
+on.close()
