@@ -30,6 +30,7 @@ export const ErrorCodes = {
   PWH_ERR_PLUGIN_CPU_LIMIT: 'A guest call ran longer than `limits.callbackTimeoutMs`; its VM is marked failed.',
   PWH_ERR_PLUGIN_MEMORY_LIMIT: 'The module\'s initial memory is larger than `limits.maxMemoryBytes`.',
   PWH_ERR_PLUGIN_UNIMPLEMENTED: 'With `strictHostcalls`, the plugin imports hostcalls this host answers `Unimplemented`.',
+  PWH_ERR_PLUGIN_UNSUPPORTED: 'The module does something the host refuses to run (a blocking wait on shared memory).',
 } as const
 
 /** A stable error code. */

@@ -391,7 +391,9 @@ async function compileChecked(
   try {
     instrumented = instrument(bytes, sha256, limits.cpuLimitMs, limits.maxMemoryBytes)
   } catch (err) {
-    if (err instanceof RewriteError && err.refusal) throw new ProxyWasmHostError('PWH_ERR_PLUGIN_MEMORY_LIMIT', `${name}: ${err.message}`)
+    if (err instanceof RewriteError && err.refusal) {
+      throw new ProxyWasmHostError(err.refusal === 'memory-limit' ? 'PWH_ERR_PLUGIN_MEMORY_LIMIT' : 'PWH_ERR_PLUGIN_UNSUPPORTED', `${name}: ${err.message}`)
+    }
     throw err
   }
   if (instrumented.note) warn(`${name}: ${instrumented.note}`)

@@ -157,10 +157,15 @@ export class Exchange {
     const slots = setup.plugins.map((plugin): Slot => {
       let ctx: StreamContext | undefined
       let skip = false
-      if (plugin.ready()) {
-        ctx = plugin.newStream(setup.http)
-        ctx.listener = (c) => this.#notify(c)
-      } else {
+      try {
+        if (plugin.ready()) {
+          ctx = plugin.newStream(setup.http)
+          ctx.listener = (c) => this.#notify(c)
+        } else {
+          skip = true
+        }
+      } catch {
+        // Never an exception out of exchange(): a plugin that cannot give a VM gets its fail strategy.
         skip = true
       }
       return { plugin, ctx, skip, inbox: [], headers: 'pending', headersEos: false, buffering: false, buffered: [], bufferedLen: 0, bufferedEos: false, trailersHeld: false, sawEos: false }

@@ -77,7 +77,7 @@ describe('load-time rewriter', () => {
       err = e
     }
     expect(err).toBeInstanceOf(RewriteError)
-    expect((err as RewriteError).refusal).toBe(true)
+    expect((err as RewriteError).refusal).toBe('memory-limit')
   })
 
   it.each([
@@ -88,6 +88,8 @@ describe('load-time rewriter', () => {
     ['tail recursion', '(func $f (export "spin") (return_call $f))'],
     ['a loop of indirect calls', '(table 1 funcref) (elem (i32.const 0) $g) (type $v (func)) (func $g) (func (export "spin") (loop $l (call_indirect (type $v) (i32.const 0)) (br $l)))'],
     ['indirect recursion', '(table 1 funcref) (elem (i32.const 0) $f) (type $v (func)) (func $f (export "spin") (call_indirect (type $v) (i32.const 0)))'],
+    ['memory.fill of a whole memory in a loop (charged by size)', '(memory 16) (func (export "spin") (loop $l (memory.fill (i32.const 0) (i32.const 1) (i32.const 1048576)) (br $l)))'],
+    ['table.fill in a loop', '(table 100000 funcref) (func (export "spin") (loop $l (table.fill (i32.const 0) (ref.null func) (i32.const 100000)) (br $l)))'],
   ])('%s runs out of fuel and traps (refuel answers 0)', async (_what, body) => {
     const out = rewriteModule(await parse(`(module ${body})`), [fuelPass(1000)])
     const run = instantiate(out, { calls: 3, budget: 1000 })
@@ -110,6 +112,11 @@ describe('load-time rewriter', () => {
     const run = instantiate(out)
     expect(run.exports.sum!(100)).toBe(5050)
     expect(run.refuels()).toBe(0)
+  })
+
+  it('refuses a module that could block the thread: a wait on a shared memory', async () => {
+    const wait = await parse('(module (memory 1 1 shared) (func (export "w") (result i32) (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))))')
+    expect(() => rewriteModule(wait, [fuelPass(10)])).toThrow(expect.objectContaining({ refusal: 'blocking-wait' }))
   })
 
   it('refuses what it does not understand instead of guessing', () => {

@@ -7,10 +7,11 @@
 export class RewriteError extends Error {
   /**
    * @param message - what and where
-   * @param refusal - true when the module could be rewritten but must not run (e.g. it needs more
-   * memory than the cap from the start), false when the rewriter does not understand it
+   * @param refusal - set when the module could be rewritten but must not run: it needs more memory
+   * than the cap from the start (`memory-limit`), or it could block the thread (`blocking-wait`);
+   * absent when the rewriter does not understand the module
    */
-  constructor(message: string, readonly refusal = false) {
+  constructor(message: string, readonly refusal?: 'memory-limit' | 'blocking-wait') {
     super(message)
     this.name = 'RewriteError'
   }

@@ -21,6 +21,8 @@ export type FuncRemap = (index: number) => number
 export interface Snippet {
   code: Uint8Array
   sizeSlots: readonly number[]
+  /** 5-byte padded LEB128 slots that receive the index of the function's scratch i32 local. */
+  localSlots?: readonly number[]
 }
 
 /** What the walker changes. @internal */
@@ -29,12 +31,21 @@ export interface ExprEdits {
   remap?: FuncRemap | undefined
   /** Inserted at the head of every loop body (before its first instruction). */
   loop?: Snippet | undefined
+  /**
+   * Code inserted before `memory.grow` (op 0x40) and 0xFC instructions (`sub`: the sub-opcode);
+   * its local slots get the function's scratch local (see {@link BodyEdits.scratch}).
+   */
+  before?: ((op: number, sub: number) => Snippet | undefined) | undefined
 }
 
-/** Writes `s` to `out`; returns the output offsets of its size slots. @internal */
-export function emitSnippet(out: Writer, s: Snippet): number[] {
+/** Writes `s` to `out` (local slots: `scratch`); returns the output offsets of its size slots. @internal */
+export function emitSnippet(out: Writer, s: Snippet, scratch = -1): number[] {
   const base = out.length
   out.bytes(s.code)
+  if (s.localSlots?.length) {
+    if (scratch < 0) throw new RewriteError('a snippet needs a scratch local the function does not have')
+    for (const o of s.localSlots) out.patchU32(base + o, scratch)
+  }
   return s.sizeSlots.map((o) => base + o)
 }
 
@@ -69,7 +80,10 @@ function cost(n: number): number {
   return Math.min(n, 0x3fffffff)
 }
 
-/** Set by {@link readInstr} for `call`, `return_call` and `ref.func`: the function index. @internal */
+/**
+ * Set by {@link readInstr}: for `call`, `return_call` and `ref.func` the function index, for the
+ * prefixed instructions (0xFC, 0xFD, 0xFE) the sub-opcode. @internal
+ */
 export interface InstrIndex {
   index: number
 }
@@ -189,13 +203,13 @@ function readInstrSlow(r: Reader, idx: InstrIndex): number {
       r.s33()
       break
     case 0xfc:
-      miscOp(r)
+      idx.index = miscOp(r)
       break
     case 0xfd:
-      simdOp(r)
+      idx.index = simdOp(r)
       break
     case 0xfe:
-      atomicOp(r)
+      idx.index = atomicOp(r)
       break
     default:
       if (op >= 0x28 && op <= 0x3e) memarg(r)
@@ -228,6 +242,15 @@ export interface BodyScan {
   refFuncs: number[]
   /** The first instruction that is not straight-line code is a `loop`: every entry reaches it. */
   loopFirst: boolean
+  /** Instructions whose cost grows with their operands: `memory.grow`, bulk memory and table operations. */
+  heavy: boolean
+  /** `memory.atomic.wait32/64`: blocks the thread on a shared memory. */
+  waits: boolean
+}
+
+/** Whether 0xFC sub-opcode `sub` is a bulk operation whose size operand is on top of the stack. @internal */
+export function isBulk(sub: number): boolean {
+  return sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14 || sub === 15 || sub === 17
 }
 
 /**
@@ -236,7 +259,7 @@ export interface BodyScan {
  */
 export function scanBody(r: Reader): BodyScan {
   const idx: InstrIndex = { index: -1 }
-  const scan: BodyScan = { loops: false, calls: false, callees: [], refFuncs: [], loopFirst: false }
+  const scan: BodyScan = { loops: false, calls: false, callees: [], refFuncs: [], loopFirst: false, heavy: false, waits: false }
   const callees = new Set<number>()
   let depth = 0
   let prefix = true
@@ -251,6 +274,8 @@ export function scanBody(r: Reader): BodyScan {
       scan.calls = true
       if (op === 0x10 || op === 0x12) callees.add(idx.index)
     } else if (op === 0xd2) scan.refFuncs.push(idx.index)
+    else if (op === 0x40 || (op === 0xfc && isBulk(idx.index))) scan.heavy = true
+    else if (op === 0xfe && (idx.index === 1 || idx.index === 2)) scan.waits = true
     if (opens(op)) depth++
     else if (op === 0x0b || op === 0x18) {
       if (depth-- === 0) {
@@ -278,6 +303,8 @@ export interface BodyEdits {
   callCost?: ((index: number) => number) | undefined
   /** Byte size of the function body (the function region's own cost). */
   size: number
+  /** Index of the function's scratch i32 local (for `before` snippets), or -1. */
+  scratch: number
 }
 
 /**
@@ -291,6 +318,8 @@ export function copyExpr(r: Reader, out: Writer, edits: ExprEdits, body?: BodyEd
   const remap = edits.remap
   const loop = edits.loop
   const callCost = body?.callCost
+  const before = edits.before
+  const scratch = body?.scratch ?? -1
   const idx: InstrIndex = { index: -1 }
   let copied = r.pos
   let depth = 0
@@ -305,6 +334,13 @@ export function copyExpr(r: Reader, out: Writer, edits: ExprEdits, body?: BodyEd
   for (;;) {
     const at = r.pos
     const op = readInstr(r, idx)
+    if (before && (op === 0x40 || op === 0xfc)) {
+      const snip = before(op, idx.index)
+      if (snip) {
+        flush(at)
+        emitSnippet(out, snip, scratch)
+      }
+    }
     if (opens(op)) {
       depth++
       if (op === 0x03 && (loop || firstLoop)) {
@@ -362,23 +398,23 @@ export function copyExpr(r: Reader, out: Writer, edits: ExprEdits, body?: BodyEd
   }
 }
 
-function miscOp(r: Reader): void {
+function miscOp(r: Reader): number {
   const sub = r.u32()
-  if (sub <= 7) return // saturating truncation
+  if (sub <= 7) return sub // saturating truncation
   switch (sub) {
     case 8: case 10: case 12: case 14: // memory.init, memory.copy, table.init, table.copy
       r.u32()
       r.u32()
-      return
+      return sub
     case 9: case 11: case 13: case 15: case 16: case 17: // data.drop, memory.fill, elem.drop, table.grow/size/fill
       r.u32()
-      return
+      return sub
     default:
       r.fail(`unknown 0xfc instruction ${sub}`)
   }
 }
 
-function simdOp(r: Reader): void {
+function simdOp(r: Reader): number {
   const sub = r.u32()
   if (sub <= 11 || sub === 92 || sub === 93) memarg(r) // loads, stores, load zero
   else if (sub === 12 || sub === 13) r.skip(16) // v128.const, i8x16.shuffle
@@ -387,11 +423,13 @@ function simdOp(r: Reader): void {
     memarg(r) // load / store lane
     r.skip(1)
   } else if (sub > 0x113) r.fail(`unknown 0xfd instruction ${sub}`)
+  return sub
 }
 
-function atomicOp(r: Reader): void {
+function atomicOp(r: Reader): number {
   const sub = r.u32()
   if (sub === 3) r.skip(1) // atomic.fence
   else if (sub <= 2 || (sub >= 0x10 && sub <= 0x4e)) memarg(r)
   else r.fail(`unknown 0xfe instruction ${sub}`)
+  return sub
 }

@@ -69,6 +69,8 @@ export class WasmModule {
   readonly imports: ImportEntry[] = []
   readonly memories: MemoryLimits[] = []
   readonly exports: ExportEntry[] = []
+  /** Type index of each defined function. */
+  readonly funcTypes: number[] = []
   importedFuncs = 0
   importedGlobals = 0
   definedFuncs = 0
@@ -99,7 +101,10 @@ export class WasmModule {
       const sr = new Reader(bytes, s.start, s.end)
       if (s.id === 1) this.#readTypes(sr)
       else if (s.id === 2) this.#readImports(sr)
-      else if (s.id === 3) this.definedFuncs = sr.u32()
+      else if (s.id === 3) {
+        this.definedFuncs = sr.u32()
+        for (let i = 0; i < this.definedFuncs; i++) this.funcTypes.push(sr.u32())
+      }
       else if (s.id === 5) {
         const n = sr.u32()
         for (let i = 0; i < n; i++) this.memories.push(readLimits(sr))
@@ -177,7 +182,7 @@ export class WasmModule {
     out.bytes(this.bytes.subarray(0, 8))
     const added = plan.funcImports.length
     const remap: FuncRemap | undefined = added === 0 ? undefined : (f) => (f < this.importedFuncs ? f : f + added)
-    const codeEdits = remap !== undefined || plan.entry.code.byteLength > 0 || plan.loop.code.byteLength > 0
+    const codeEdits = remap !== undefined || plan.entry.code.byteLength > 0 || plan.loop.code.byteLength > 0 || plan.before !== undefined
     const present = new Set(this.sections.map((s) => s.id))
     const needed = new Set<number>()
     if (plan.types.length) needed.add(1)
@@ -280,7 +285,7 @@ export class WasmModule {
         if (remap && r) return this.#elements(r, w, remap)
         break
       case 10:
-        if (codeEdits && r) return this.#code(r, w, { remap, loop: plan.loop.code.byteLength ? plan.loop : undefined }, plan)
+        if (codeEdits && r) return this.#code(r, w, { remap, loop: plan.loop.code.byteLength ? plan.loop : undefined, before: plan.before }, plan)
         break
     }
     w.bytes(raw)
@@ -346,15 +351,25 @@ export class WasmModule {
       const end = r.pos + size
       const start = r.pos
       const groups = r.u32()
+      const groupsAt = r.pos
+      let locals = this.types[this.funcTypes[i]!]?.params.length ?? 0
       for (let g = 0; g < groups; g++) {
-        r.u32()
+        locals += r.u32()
         skipValType(r)
       }
       body.length = 0
-      body.bytes(this.bytes.subarray(start, r.pos))
+      // A scratch i32 local for the code inserted before heavy instructions: one group more.
+      const scratch = plan.before && this.functions()[i]!.scan.heavy ? locals : -1
+      if (scratch < 0) body.bytes(this.bytes.subarray(start, r.pos))
+      else {
+        body.u32(groups + 1)
+        body.bytes(this.bytes.subarray(groupsAt, r.pos))
+        body.u32(1)
+        body.byte(0x7f)
+      }
       const entryAt = entry.code.byteLength ? (plan.entryAt?.(i) ?? 'start') : 'none'
       const functionSlots = entryAt === 'start' ? emitSnippet(body, entry) : []
-      copyExpr(r, body, edits, { entryAt, entry, functionSlots, callCost: plan.callCost, size })
+      copyExpr(r, body, edits, { entryAt, entry, functionSlots, callCost: plan.callCost, size, scratch })
       if (r.pos !== end) throw new RewriteError(`function body ${i}: the expression ends at byte ${r.pos}, the body at ${end}`)
       w.sized(body)
     }
@@ -467,6 +482,8 @@ export interface EncodePlan {
   entryAt?: ((defined: number) => 'start' | 'first-loop' | 'none') | undefined
   /** Cost a direct call to function `index` (input numbering) adds to the regions it is made in. */
   callCost?: ((index: number) => number) | undefined
+  /** Code before `memory.grow` and 0xFC instructions (functions with heavy ones get a scratch i32 local). */
+  before?: ((op: number, sub: number) => Snippet | undefined) | undefined
 }
 
 function renumberNames(bytes: Uint8Array, s: Section, remap: FuncRemap): Uint8Array {

@@ -33,6 +33,11 @@ export interface RewriteContext {
    * the size slots of the regions it is made in (valid in `finish`; one pass may set it).
    */
   entryPolicy(entryAt: (defined: number) => 'start' | 'first-loop' | 'none', callCost: (index: number) => number): void
+  /**
+   * Code inserted before `memory.grow` (op 0x40) and 0xFC instructions; a snippet's local slots
+   * get a scratch i32 local added to functions that hold such instructions (valid in `finish`; one pass).
+   */
+  beforeHeavy(before: (op: number, sub: number) => Snippet | undefined): void
 }
 
 /** One transformation of a module. @internal */
@@ -113,6 +118,11 @@ export function rewriteModule(bytes: Uint8Array, passes: readonly RewritePass[])
       if (plan.entryAt) throw new RewriteError('only one pass may set the entry policy')
       plan.entryAt = entryAt
       plan.callCost = callCost
+    },
+    beforeHeavy(before) {
+      late('beforeHeavy')
+      if (plan.before) throw new RewriteError('only one pass may insert code before heavy instructions')
+      plan.before = before
     },
   }
   for (const p of passes) p.declare?.(ctx)
