@@ -136,7 +136,7 @@ function bindImports(plugin: Plugin, rt: PluginRuntime, vm: WasmVm, wasiImports:
     const warn = () => {
       if (warned.has(key)) return
       warned.add(key)
-      const answer = imp.module === 'env' ? 'Unimplemented (12)' : 'a default value'
+      const answer = stubAnswer(imp)
       const consequence = imp.module === 'env' ? `; ${consequenceOf(imp.name)}` : ''
       plugin.emitLog('warn', `called ${key}, which this host does not implement: answered ${answer}${consequence}`, vm.effective?.id ?? 0, 'host')
     }
@@ -149,6 +149,14 @@ function bindImports(plugin: Plugin, rt: PluginRuntime, vm: WasmVm, wasiImports:
     if (stub !== undefined) ns[imp.name] = stub
   }
   return imports
+}
+
+/** What a stand-in answers, for the warn line. */
+function stubAnswer(imp: ImportEntry): string {
+  const first = imp.type ? imp.type.results[0] : 'i32'
+  if (first === undefined) return 'nothing'
+  if (first !== 'i32') return 'zero'
+  return imp.module === 'env' ? 'Unimplemented (12)' : imp.module.startsWith('wasi') ? 'ENOSYS (52)' : '0'
 }
 
 function truncate(s: string): string {
