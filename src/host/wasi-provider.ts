@@ -4,7 +4,7 @@
  */
 import { WASI_LINE_MAX_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError } from '../errors.js'
-import { createSandboxWasi } from './hostcalls/wasi.js'
+import { createSandboxWasi, ProcExit } from './hostcalls/wasi.js'
 import type { Plugin } from './plugin.js'
 import type { WasmVm } from './vm.js'
 
@@ -33,6 +33,11 @@ export interface WasiSetup {
   afterCall?(vm?: WasmVm): void
 }
 
+/** `proc_exit` for every provider: unwinds the guest; the VM fails with `PWH_ERR_PLUGIN_EXIT` and the code. */
+const procExit = (code: number): never => {
+  throw new ProcExit(code >>> 0)
+}
+
 /** @internal */
 export async function setupWasi(option: WasiOption | undefined, env: Record<string, string>, args: string[]): Promise<WasiSetup> {
   const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
@@ -59,15 +64,21 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create() {
         const wasi = new WASI({ version: 'preview1', args, env, returnOnExit: true })
+        // proc_exit fails the VM with its code, as in the sandbox (node:wasi would end the call or the process).
+        const fns = { ...wasi.wasiImport, proc_exit: procExit }
         return {
-          imports: { wasi_snapshot_preview1: wasi.wasiImport, wasi_unstable: wasi.wasiImport },
+          imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
           start(instance) {
             if (typeof instance.exports._initialize === 'function' || typeof instance.exports._start !== 'function') {
               wasi.initialize(instance)
               if (typeof instance.exports.main === 'function') (instance.exports.main as (a: number, b: number) => number)(0, 0)
             } else {
-              const code = wasi.start(instance)
-              if (code !== 0) throw new Error(`_start exited with code ${code}`)
+              try {
+                wasi.start(instance)
+              } catch (err) {
+                // A command's main returning ends with proc_exit(0): start-up is done.
+                if (!(err instanceof ProcExit && err.exitCode === 0)) throw err
+              }
             }
             return true
           },
@@ -96,8 +107,9 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
           lines.flush()
         }
         drains.set(vm, flush)
+        const bound = { ...fns, proc_exit: procExit }
         return {
-          imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
+          imports: { wasi_snapshot_preview1: bound, wasi_unstable: bound },
           start(instance) {
             wasi.instantiate(instance, {})
             return false
