@@ -186,7 +186,8 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
         return
       }
       const code = (err as { code?: string }).code
-      logHost(logger, 'error', code === 'UND_ERR_BODY_TIMEOUT' ? `upstream ${origin}: no response body data for ${bodyTimeoutMs} ms (bodyTimeoutMs); the response is reset` : `gateway: ${(err as Error).message}`)
+      if (code === 'UND_ERR_BODY_TIMEOUT') logHost(logger, 'warn', `upstream ${origin}: no response body data for ${bodyTimeoutMs} ms (bodyTimeoutMs); the response is reset`)
+      else logHost(logger, 'error', `gateway: ${(err as Error).message}`)
       response.reset()
     })
   }) as GatewayHandler
