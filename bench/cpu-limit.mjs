@@ -5,6 +5,7 @@
 // Usage: npm run build && node bench/cpu-limit.mjs   (BENCH_N, default 20000 per round)
 import { fileURLToPath } from 'node:url'
 import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
+import { cpuPerRequest } from './cpu-time.mjs'
 
 const fx = (kind, name) => fileURLToPath(new URL(`../fixtures/build/${kind}/${name}.wasm`, import.meta.url))
 const quiet = { level: 'warn', log() {} }
@@ -21,12 +22,6 @@ async function one(p) {
   ex.done()
 }
 
-async function cpuPerRequest(p, n) {
-  const c0 = process.cpuUsage()
-  for (let i = 0; i < n; i++) await one(p)
-  const c = process.cpuUsage(c0)
-  return (c.user + c.system) / n
-}
 
 const specs = [
   ['Go wasm-go (minimal)', { wasm: fx('go', 'minimal'), config: { enabled: true } }],
@@ -50,7 +45,7 @@ for (let round = 0; round < 5; round++) {
     const total = { off: 0, on: 0 }
     for (let b = 0; b < BATCHES; b++) {
       const order = b % 2 ? ['on', 'off'] : ['off', 'on']
-      for (const k of order) total[k] += await cpuPerRequest(c[k], N / BATCHES)
+      for (const k of order) total[k] += await cpuPerRequest(one, c[k], N / BATCHES)
     }
     for (const k of ['off', 'on']) {
       const key = `${c.name}|${k}`

@@ -7,6 +7,7 @@
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
+import { cpuPerRequest } from './cpu-time.mjs'
 
 const fx = (name) => fileURLToPath(new URL(`../fixtures/build/go/${name}.wasm`, import.meta.url))
 const quiet = { level: 'warn', log(level, message) { if (level === 'error' || level === 'critical') console.error(message) } }
@@ -36,12 +37,6 @@ async function one(p) {
   await ex.responseBody(chunk, true)
   ex.done()
 }
-async function cpuPerRequest(p, n) {
-  const c0 = process.cpuUsage()
-  for (let i = 0; i < n; i++) await one(p)
-  const c = process.cpuUsage(c0)
-  return (c.user + c.system) / n
-}
 
 const N = Number(process.env.SOAK_N ?? 1_000_000)
 const SAMPLE = Number(process.env.SOAK_SAMPLE ?? 5000)
@@ -57,8 +52,8 @@ for (let done = 0; done < N; ) {
   done += step
   // Same run, back to back, alternating which goes first.
   const first = ratios.length % 2 ? on : off
-  const a = await cpuPerRequest(first, SAMPLE)
-  const b = await cpuPerRequest(first === on ? off : on, SAMPLE)
+  const a = await cpuPerRequest(one, first, SAMPLE)
+  const b = await cpuPerRequest(one, first === on ? off : on, SAMPLE)
   const [offUs, onUs] = first === on ? [b, a] : [a, b]
   ratios.push(onUs / offUs)
   const m = process.memoryUsage()

@@ -1,15 +1,11 @@
 import { createHash } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { handle } from '../../src/adapters/node/handle.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, expectDocumentedText, hostileRound, listen, type Listening } from './harness.js'
+import { expectDocumentedText, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 /** Answers with the size and SHA-256 of the body it got. */
 function digestApp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {

@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { handle } from '../../src/adapters/node/handle.js'
 import type { PluginFailureError } from '../../src/errors.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, echoApp, expectDocumented, get, hostileRound, listen, type Listening } from './harness.js'
+import { echoApp, expectDocumented, get, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 const LIMIT = 200
 

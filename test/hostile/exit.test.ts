@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { handle } from '../../src/adapters/node/handle.js'
 import type { PluginFailureError } from '../../src/errors.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, echoApp, expectDocumented, hostileRound, listen, type Listening } from './harness.js'
+import { echoApp, expectDocumented, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 describe('hostile plugin: proc_exit in a callback', () => {
   it.each(['sandbox', 'node', 'wasmer'] as const)('%s: PWH_ERR_PLUGIN_EXIT with exit code 3; 500 for the request; the process lives', async (wasi) => {

@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createGatewayHandler } from '../../src/adapters/node/gateway.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, expectDocumentedText, listen, type Listening } from './harness.js'
+import { expectDocumentedText, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 describe('hostile upstream: a response body that stalls', () => {
   it('the gateway resets the response after bodyTimeoutMs; the plugins finish their stream; the process serves on', async () => {

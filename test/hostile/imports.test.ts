@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { handle } from '../../src/adapters/node/handle.js'
 import { isProxyWasmHostError } from '../../src/errors.js'
 import { UNIMPLEMENTED } from '../../src/host/hostcalls/unimplemented.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, echoApp, expectDocumented, hostileRound, listen, type Listening } from './harness.js'
+import { echoApp, expectDocumented, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 describe('hostile plugin: imports the host does not provide', () => {
   it('every signature gets a stand-in of its own type: no trap, one warn line per import', async () => {

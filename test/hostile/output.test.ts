@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { handle } from '../../src/adapters/node/handle.js'
 import { WASI_LINE_MAX_BYTES } from '../../src/abi/limits.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, echoApp, expectDocumentedText, hostileRound, listen, type Listening } from './harness.js'
+import { echoApp, expectDocumentedText, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 describe('hostile plugin: endless output without a newline', () => {
   it.each(['sandbox', 'wasmer'] as const)('%s: 128 MiB on one line is cut at the maximum line length; the next lines are intact', async (wasi) => {

@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { handle } from '../../src/adapters/node/handle.js'
 import { systemClock } from '../../src/host/clock.js'
 import type { FailStrategy } from '../../src/host/plugin.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { bystander, echoApp, expectDocumented, hostileRound, listen, type Listening } from './harness.js'
+import { echoApp, expectDocumented, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 /** The plugin's steering (foreign functions) and a clock whose `now` the test moves. */
 function rig() {

@@ -1,16 +1,12 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { serve } from '../../src/cli/serve.js'
 import { fixture } from '../helpers.js'
-import { bystander, expectDocumented, get, type Listening } from './harness.js'
+import { expectDocumented, get, useBystander } from './harness.js'
 
-let by: Listening
-beforeAll(async () => {
-  by = await bystander()
-})
-afterAll(() => by.close())
+const by = useBystander()
 
 describe('hostile plugin: serve --watch reloads a plugin whose _initialize never returns', () => {
   it('the reload fails within the CPU limit with a coded error; the previous plugins keep serving', async () => {

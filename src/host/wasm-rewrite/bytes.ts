@@ -47,15 +47,24 @@ export class Reader {
 
   /** An unsigned LEB128 of at most 32 bits. */
   u32(): number {
+    return this.unsigned(5, 'u32')
+  }
+
+  /** An unsigned LEB128 of at most 64 bits, as a number (exact up to 2^53: memory64 limits). */
+  u64(): number {
+    return this.unsigned(10, 'u64')
+  }
+
+  unsigned(maxBytes: number, what: string): number {
     let result = 0
     let shift = 0
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < maxBytes; i++) {
       const b = this.byte()
       result += (b & 0x7f) * 2 ** shift
       if ((b & 0x80) === 0) return result
       shift += 7
     }
-    return this.fail('u32 LEB128 too long')
+    return this.fail(`${what} LEB128 too long`)
   }
 
   /** Skips a LEB128 of any width (signed or unsigned, up to 64 bits). */

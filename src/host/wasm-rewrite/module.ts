@@ -557,22 +557,10 @@ function readLimits(r: Reader): MemoryLimits {
   const flags = r.byte()
   if (flags > 7) r.fail(`unknown limits flags 0x${flags.toString(16)}`)
   const memory64 = (flags & 4) !== 0
-  const read = () => (memory64 ? readU64(r) : r.u32())
+  const read = () => (memory64 ? r.u64() : r.u32())
   const min = read()
   const max = flags & 1 ? read() : undefined
   return { min, max, shared: (flags & 2) !== 0, memory64 }
-}
-
-function readU64(r: Reader): number {
-  let result = 0
-  let shift = 0
-  for (let i = 0; i < 10; i++) {
-    const b = r.byte()
-    result += (b & 0x7f) * 2 ** shift
-    if ((b & 0x80) === 0) return result
-    shift += 7
-  }
-  return r.fail('u64 LEB128 too long')
 }
 
 function writeLimits(w: Writer, m: MemoryLimits): void {
