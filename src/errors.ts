@@ -31,6 +31,16 @@ export const ErrorCodes = {
   PWH_ERR_PLUGIN_MEMORY_LIMIT: 'The module\'s initial memory is larger than `limits.maxMemoryBytes`.',
   PWH_ERR_PLUGIN_UNIMPLEMENTED: 'With `strictHostcalls`, the plugin imports hostcalls this host answers `Unimplemented`.',
   PWH_ERR_PLUGIN_UNSUPPORTED: 'The module does something the host refuses to run (a blocking wait on shared memory).',
+  // Upstreams (callouts, resolvers)
+  PWH_ERR_UPSTREAM_RESOLVE: 'A resolver could not list the endpoints of an upstream name (registry unreachable, access denied, DNS server silent).',
+  // Redis, shared state, metrics, workers
+  PWH_ERR_STATE_REDIS: 'The Redis-backed shared state cannot start (ioredis missing).',
+  PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
+  // testing (proxy-wasm-host/testing)
+  PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',
+  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout that has no timeout (`timeout_ms` 0).',
+  PWH_ERR_TESTING_STREAM_DONE: 'A stream tester was used after its `done()`.',
+  PWH_ERR_TESTING_CLOSED: 'A tester was used after its `close()`.',
 } as const
 
 /** A stable error code. */

@@ -19,3 +19,8 @@ export const LOG_MESSAGE_MAX_BYTES = 1024 * 1024
 export const DEFAULT_MAX_MEMORY_BYTES = 1024 * 1024 * 1024
 /** Longest stdout/stderr line of a plugin passed to the logger; the rest of the line is counted, not kept. */
 export const WASI_LINE_MAX_BYTES = 64 * 1024
+/**
+ * Default largest HTTP callout response body (`limits.maxCalloutResponseBytes`); a larger one ends
+ * the call as a reset, as Envoy's `ExceedResponseBufferLimit` does.
+ */
+export const DEFAULT_MAX_CALLOUT_RESPONSE_BYTES = 16 * 1024 * 1024

@@ -4,140 +4,67 @@
  * upstream or a built-in echo upstream, `--watch` hot reload) and `inspect` (what a plugin binary
  * imports and exports). The only code of the package that reads argv and the environment and
  * exits the process.
+ *
+ * Commands are declared in `command-<name>.ts`, their flags in tables (`src/cli/flags/`); the
+ * parser and the help text come from `args.ts`.
  * @module
  */
-import { existsSync, realpathSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { LOG_LEVEL_NAMES, type LogLevelName } from '../abi/enums.js'
-import { ProxyWasmHostError } from '../errors.js'
-import { createConsoleLogger } from '../host/logger.js'
-import { formatReport, inspectWasm } from './inspect.js'
-import { parsePluginArg, serve, type ServeOptions, type Serving } from './serve.js'
+import { commandHelp, didYouMean, parseCommandLine, usageError, type CliEnv, type Command } from './args.js'
+import { inspectCommand } from './command-inspect.js'
+import { serveCommand } from './command-serve.js'
 
-const USAGE = `Usage:
-  proxy-wasm-host serve [options]     run a local gateway: plugins in front of an upstream
-  proxy-wasm-host inspect <file.wasm> show ABI version, toolchain guess, imports, exports
+declare const __PWH_VERSION__: string | undefined
+/** Set by the build (tsup `define`) from package.json. */
+const VERSION = typeof __PWH_VERSION__ === 'string' ? __PWH_VERSION__ : '0.0.0-dev'
 
-serve options:
-  --plugin <file.wasm[=config]>  a plugin, repeatable (run in the order given); config is a
-                                 JSON or YAML file, or inline JSON: --plugin a.wasm='{"k":1}'
-  --config <gateway.yaml>        a pipeline file, Higress/Istio WasmPlugin resources or Kong
-                                 filter_chains (instead of --plugin)
-  --upstream <url>               where requests go (default: a built-in echo upstream that
-                                 answers like httpbin /anything)
-  --port <n>                     default 8080 (0: any free port)
-  --host <addr>                  default 127.0.0.1
-  --watch                        reload when a .wasm or config file changes (running requests
-                                 finish on the old plugins)
-  --log-level <level>            trace, debug, info (default), warn, error, critical
-With neither --plugin nor --config, the demo plugin is loaded (adds x-proxy-wasm-demo).
-`
+const COMMANDS: Array<Command<never>> = [serveCommand as Command<never>, inspectCommand as Command<never>]
 
-/** The demo plugin shipped next to the built CLI: dist/cli/index.js → dist/demo/demo.wasm. */
-function demoPlugin(): string {
-  // No import.meta here: the CommonJS build of this file could not be parsed with it. The running
-  // script is this file; npm's bin link is a symlink, hence realpath.
-  let here = typeof __filename === 'string' ? __filename : (process.argv[1] ?? '')
-  try {
-    here = realpathSync(here)
-  } catch {
-    // keep the path as given
-  }
-  return resolve(dirname(here), '../demo/demo.wasm')
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2
+  return [
+    'Usage: proxy-wasm-host <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     this text; proxy-wasm-host <command> --help for a command\'s options',
+    '  -V, --version  print the version',
+    '',
+  ].join('\n')
 }
 
-function usageError(message: string): ProxyWasmHostError {
-  return new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${message} (see proxy-wasm-host --help)`)
+const isHelp = (a: string) => a === '--help' || a === '-h'
+
+async function main(argv: string[], env: CliEnv): Promise<void> {
+  const [name, ...rest] = argv
+  if (name === undefined || isHelp(name)) return void process.stdout.write(usage())
+  if (name === '--version' || name === '-V' || name === 'version') return env.print(VERSION)
+  if (name === 'help') {
+    const c = COMMANDS.find((x) => x.name === rest[0])
+    return void process.stdout.write(c ? commandHelp(c) : usage())
+  }
+  const command = COMMANDS.find((c) => c.name === name)
+  if (!command) {
+    const near = didYouMean(name, COMMANDS.map((c) => c.name))
+    throw usageError(`unknown command ${JSON.stringify(name)}${near ? `; did you mean ${near}?` : `; use ${COMMANDS.map((c) => c.name).join(' or ')}`}`)
+  }
+  // `--help` anywhere before `--` shows the command's help, whatever else is on the line.
+  const end = rest.indexOf('--')
+  if ((end < 0 ? rest : rest.slice(0, end)).some(isHelp)) return void process.stdout.write(commandHelp(command))
+  const args = parseCommandLine(command, rest)
+  const opts = command.init(env)
+  for (const g of command.groups) await g.apply?.(args, opts, env)
+  await command.run(opts, args, env)
 }
 
-async function runServe(args: string[]): Promise<void> {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args,
-      options: {
-        plugin: { type: 'string', multiple: true },
-        config: { type: 'string' },
-        upstream: { type: 'string' },
-        port: { type: 'string', default: '8080' },
-        host: { type: 'string', default: '127.0.0.1' },
-        watch: { type: 'boolean', default: false },
-        'log-level': { type: 'string', default: 'info' },
-      },
-      allowPositionals: false,
-      strict: true,
-    }))
-  } catch (err) {
-    throw usageError((err as Error).message)
-  }
-  const port = Number(values.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}`)
-  const level = values['log-level'] as LogLevelName
-  if (!LOG_LEVEL_NAMES.includes(level)) throw usageError(`--log-level must be one of ${LOG_LEVEL_NAMES.join(', ')}, got ${JSON.stringify(level)}`)
-  if (values.config && values.plugin?.length) throw usageError('use either --plugin or --config, not both')
-  if (values.upstream) {
-    let u: URL
-    try {
-      u = new URL(values.upstream)
-    } catch {
-      throw usageError(`--upstream must be a URL such as http://127.0.0.1:3000, got ${JSON.stringify(values.upstream)}`)
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`--upstream must use http: or https:, got ${u.protocol}`)
-  }
-  const cwd = process.cwd()
-  const opts: ServeOptions = {
-    plugins: (values.plugin ?? []).map((p) => parsePluginArg(p, cwd)),
-    port,
-    host: values.host,
-    watch: values.watch,
-    logger: createConsoleLogger(level),
-    demo: demoPlugin(),
-    print: (line) => console.log(line),
-  }
-  if (values.config) opts.config = resolve(cwd, values.config)
-  if (values.upstream) opts.upstream = values.upstream
-  if (!opts.config && !opts.plugins.length && !existsSync(opts.demo)) {
-    throw new ProxyWasmHostError('PWH_ERR_PLUGIN_READ', `${opts.demo}: the demo plugin is missing (run npm run build), or pass --plugin file.wasm`)
-  }
-  // Signals are handled from the start: a stop that arrives while serve() is still starting waits for it.
-  let serving: Promise<Serving> | undefined
-  let stopping = false
-  const stop = () => {
-    if (stopping) process.exit(1)
-    stopping = true
-    console.log('shutting down')
-    serving!.then((s) => s.close(3000)).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
-  serving = serve(opts)
-  await serving
+const env: CliEnv = {
+  cwd: process.cwd(),
+  print: (line) => console.log(line),
+  printError: (line) => console.error(line),
 }
 
-async function runInspect(args: string[]): Promise<void> {
-  const files = args.filter((a) => !a.startsWith('-'))
-  const flags = args.filter((a) => a.startsWith('-'))
-  if (flags.length) throw usageError(`inspect takes no options, got ${flags.join(' ')}`)
-  if (files.length !== 1) throw usageError('inspect takes exactly one .wasm file')
-  process.stdout.write(formatReport(await inspectWasm(resolve(files[0]!))))
-}
-
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE)
-    return
-  }
-  if (command === 'serve') return runServe(rest)
-  if (command === 'inspect') return runInspect(rest)
-  throw usageError(`unknown command ${JSON.stringify(command)}; use serve or inspect`)
-}
-
-main(process.argv.slice(2)).catch((err: unknown) => {
+main(process.argv.slice(2), env).catch((err: unknown) => {
   const e = err as { code?: unknown; message?: string }
   const code = typeof e?.code === 'string' ? e.code : 'ERR'
   console.error(`error ${code}: ${e?.message ?? String(err)}`)

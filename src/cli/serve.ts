@@ -12,12 +12,13 @@ import { Pool } from 'undici'
 import { parse as parseYaml } from 'yaml'
 import type { LogLevelName } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
-import { WasmPluginHost } from '../host/host.js'
+import { WasmPluginHost, type HostOptions } from '../host/host.js'
 import type { PluginLogger } from '../host/logger.js'
 import type { Plugin } from '../host/plugin.js'
 import { PluginPipeline } from '../pipeline/pipeline.js'
 import { createEchoUpstream } from '../adapters/node/echo.js'
 import { createGatewayHandler, type GatewayHandler } from '../adapters/node/gateway.js'
+import type { ScaleOptions } from './workers.js'
 
 /** A `--plugin file.wasm[=config]` argument. */
 export interface PluginSpec {
@@ -35,6 +36,8 @@ export interface ServeOptions {
   config?: string
   /** `--upstream` URL; default: the built-in echo upstream. */
   upstream?: string
+  /** `--upstream NAME=URL` entries: callout upstream names → URLs (the host's `upstreams`). */
+  upstreams?: Record<string, string[]>
   /** `--port` (0: any free port). */
   port: number
   /** `--host`. */
@@ -47,6 +50,12 @@ export interface ServeOptions {
   demo: string
   /** Where `serve` prints its own lines. */
   print: (line: string) => void
+  /** More host options for every generation (shared state, Redis, metrics registry; see `workers.ts`). */
+  hostOptions?: Omit<HostOptions, 'logger'>
+  /** Headers set on every response (`x-proxy-wasm-worker` with `--workers`). */
+  responseHeaders?: Record<string, string>
+  /** `--workers`, `--redis`, `--admin-port` (run by `serveScaled` in `workers.ts`). */
+  scale?: ScaleOptions
 }
 
 /** A running `serve`. */
@@ -103,7 +112,7 @@ async function readPluginConfig(file: string): Promise<string | Record<string, u
 
 /** Loads one generation of plugins on a fresh host. */
 async function loadGeneration(opts: ServeOptions): Promise<{ host: WasmPluginHost; pipeline: PluginPipeline; files: string[] }> {
-  const host = new WasmPluginHost({ logger: opts.logger })
+  const host = new WasmPluginHost({ ...opts.hostOptions, logger: opts.logger, ...(opts.upstreams ? { upstreams: opts.upstreams } : {}) })
   try {
     if (opts.config) {
       const pipeline = await PluginPipeline.fromConfig(host, opts.config)
@@ -168,6 +177,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     }
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const g = current
+      if (opts.responseHeaders) addResponseHeaders(res, opts.responseHeaders)
       g.inflight++
       res.once('close', () => {
         g.inflight--
@@ -257,6 +267,19 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     for (const c of closers.reverse()) await c()
     throw err
   }
+}
+
+/** Sets `headers` on the response, also after the gateway replaced the headers with the plugins' ones. */
+function addResponseHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  const set = () => {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
+  }
+  set()
+  const writeHead = res.writeHead
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (!this.headersSent) set()
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
+  } as ServerResponse['writeHead']
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -8,6 +8,7 @@ import type { Clock, ClockTimer } from './clock.js'
 import { HeaderMap } from './header-map.js'
 import type { PropertyValue } from './properties.js'
 import type { Plugin } from './plugin.js'
+import type { HttpCallResponse } from './hostcalls/http-calls.js'
 import type { WasmVm } from './vm.js'
 
 /** Facts about a request that plugins read as properties, given by the embedder. */
@@ -131,6 +132,8 @@ export class RootContext extends ContextBase {
    * no callback, when the root shuts down (ABI §6.5).
    */
   readonly pending = new Map<number, PendingCall>()
+  /** The HTTP callout response visible (maps 6/7, buffer 4) only inside `proxy_on_http_call_response`. */
+  httpCallResponse: HttpCallResponse | undefined
   get root(): RootContext {
     return this
   }

@@ -6,18 +6,25 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
-import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
+import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
 import { DEFAULT_CALLBACK_TIMEOUT_MS, type CpuLimitMode } from './cpu-limit.js'
 import { consequenceOf, unimplementedImports } from './import-stubs.js'
 import { instrument } from './instrument.js'
 import { RewriteError, type ImportEntry } from './wasm-rewrite/index.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { createConsoleLogger, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import type { PropertyValue } from './properties.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
+import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
+import type { UpstreamResolver } from '../upstream/types.js'
+import { Upstreams, type UpstreamMap } from '../upstream/upstreams.js'
+import { createRedisBridge, type RedisOptions } from '../redis/bridge.js'
+import { createMemorySharedData, createMemorySharedQueues } from '../state/memory.js'
+import { PluginMetrics } from '../state/metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Options of {@link WasmPluginHost}. */
 export interface HostOptions {
@@ -46,12 +53,31 @@ export interface HostOptions {
      * `memory.grow` past it fails, as the guest's allocator expects.
      */
     maxMemoryBytes?: number
+    /**
+     * Largest HTTP callout response body in bytes (default 16 MiB); a larger one ends the call as a
+     * reset (the plugin sees a failed call, `proxy_get_status` 11 `reset`), as Envoy's response
+     * buffer limit does.
+     */
+    maxCalloutResponseBytes?: number
   }
   /**
    * Refuse plugins that import hostcalls this host answers `Unimplemented`
    * (`PWH_ERR_PLUGIN_UNIMPLEMENTED`) instead of warning (default false).
    */
   strictHostcalls?: boolean
+  /**
+   * What the upstream names of HTTP callouts mean, exactly as plugins write them: an Envoy cluster
+   * (`outbound|80||auth.static`), a Higress service, a Kong `host:port` → one URL or several
+   * (round-robin). Tried before `resolvers`. See `docs/upstreams.md`.
+   */
+  upstreams?: UpstreamMap
+  /**
+   * Resolvers for the names `upstreams` does not list, tried in order (`staticResolver`,
+   * `dnsResolver`, `kubernetesResolver`, `nacosResolver` from `proxy-wasm-host/upstream`, or your
+   * own). A name nothing claims gets `BadArgument`, Envoy's answer for an unknown cluster. The host
+   * closes them when it closes.
+   */
+  resolvers?: readonly UpstreamResolver[]
   /** Host functions plugins can call with `proxy_call_foreign_function`, by name. */
   foreignFunctions?: Record<string, ForeignFunction>
   /** Called when a plugin traps or exits (the VM is marked failed; the pipeline applies the fail strategy). */
@@ -68,6 +94,33 @@ export interface HostOptions {
   httpDispatcher?: HttpCallDispatcher
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
+  /**
+   * Compiled modules by SHA-256 (and the limits that shape the rewritten binary), shared by the
+   * hosts given the same map (the test kit shares one per process, so that each tester does not
+   * compile the same binary again). Default: per host.
+   * @internal
+   */
+  compileCache?: Map<string, Promise<CompiledPlugin>>
+  /**
+   * What the Redis cluster names of `proxy_redis_init` / `proxy_redis_call` lead to, e.g.
+   * `{ clusters: { 'outbound|6379||redis.dns': 'redis://127.0.0.1:6379' } }` (see `docs/redis.md`).
+   * Nothing connects until a plugin sends a command.
+   */
+  redis?: RedisOptions
+  /**
+   * Shared data (`proxy_get/set_shared_data`): `'memory'` (default, this host only), or a store —
+   * the same in-memory store for several hosts, or {@link createRedisSharedState}'s to share it
+   * between processes.
+   */
+  sharedData?: 'memory' | SharedDataStore
+  /** Shared queues (`proxy_*_shared_queue`): `'memory'` (default) or a store, as {@link HostOptions.sharedData}. */
+  sharedQueues?: 'memory' | SharedQueueStore
+  /**
+   * The prom-client registry plugin metrics are exported into (default: a new one, see
+   * {@link WasmPluginHost.metricsRegistry}); pass prom-client's `register` to join an app's own.
+   * Hosts given the same registry share their stats (a counter keeps counting across reloads).
+   */
+  metricsRegistry?: Registry
 }
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
@@ -153,26 +206,80 @@ export class WasmPluginHost {
   /** The clock plugins read and set timers on. */
   readonly clock: Clock
   readonly #options: HostOptions
-  readonly #compiled = new Map<string, Promise<CompiledPlugin>>()
+  readonly #compiled: Map<string, Promise<CompiledPlugin>>
   readonly #wasi = new Map<string, Promise<WasiSetup>>()
   readonly #plugins = new Set<Plugin>()
   readonly #services: HostServices
+  readonly #upstreams: Upstreams
+  #ownDispatcher: ClosableHttpDispatcher | undefined
   readonly #cpuLimitMs: number
   readonly #maxMemoryBytes: number
 
   /**
-   * @param options - logger, WASI provider, limits, foreign functions, failure callback
-   * @throws `PWH_ERR_CONFIG_INVALID` when a limit is not a number of 0 or more
+   * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
+   * state stores, foreign functions, failure callback
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one, a
+   * limit is not a number of 0 or more, or `sharedData` / `sharedQueues` is neither `'memory'` nor a
+   * store; `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
     this.#cpuLimitMs = limit(options.limits?.callbackTimeoutMs, DEFAULT_CALLBACK_TIMEOUT_MS, 'limits.callbackTimeoutMs')
     this.#maxMemoryBytes = limit(options.limits?.maxMemoryBytes, DEFAULT_MAX_MEMORY_BYTES, 'limits.maxMemoryBytes')
+    this.#compiled = options.compileCache ?? new Map()
     this.logger = options.logger ?? createConsoleLogger()
     this.clock = options.clock ?? systemClock
-    this.#services = {}
+    const clock = this.clock
+    this.#upstreams = new Upstreams({
+      ...(options.upstreams ? { upstreams: options.upstreams } : {}),
+      ...(options.resolvers ? { resolvers: options.resolvers } : {}),
+      now: () => clock.now(),
+      log: (level, message) => this.logger.log(level, message, { plugin: 'upstream', contextId: 0, origin: 'host' }),
+    })
+    for (const k of ['sharedData', 'sharedQueues'] as const) {
+      const v = options[k]
+      if (v !== undefined && v !== 'memory' && (typeof v !== 'object' || v === null)) {
+        throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${k} must be 'memory' or a store (createRedisSharedState(...).${k}), got ${JSON.stringify(v)}`)
+      }
+    }
+    const warn = (message: string) => this.logger.log('warn', message, { plugin: 'metrics', contextId: 0, origin: 'host' })
+    this.#services = {
+      upstreams: this.#upstreams,
+      sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
+      sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
+      metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
+    }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
+    else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
     if (options.redisBridge) this.#services.redis = options.redisBridge
+    else {
+      // Cluster names resolve through `redis.clusters`, then the upstream resolvers, then `redis.fallback`.
+      const upstreams = this.#upstreams
+      this.#services.redis = createRedisBridge(options.redis ?? {}, { logger: this.logger, resolve: (name) => upstreams.lookup(name) })
+    }
+  }
+
+  /**
+   * The prom-client registry with every metric the plugins define, under the names Envoy's
+   * Prometheus endpoint shows (`wasmcustom.<name>` → `<name>`, see `docs/state-and-metrics.md`).
+   * prom-client is loaded on first use.
+   * @example
+   * ```ts
+   * app.get('/metrics', async (_req, res) => {
+   *   res.type(host.metricsRegistry.contentType).send(await host.metricsRegistry.metrics())
+   * })
+   * ```
+   */
+  get metricsRegistry(): Registry {
+    return this.#services.metrics!.registry
+  }
+
+  /**
+   * The names this host resolves (`upstreams` and `resolvers`): the gateway and the Redis bridge
+   * resolve cluster names here too.
+   */
+  get upstreams(): Upstreams {
+    return this.#upstreams
   }
 
   /** Plugins loaded and not closed. */
@@ -193,11 +300,13 @@ export class WasmPluginHost {
     if (bytes.byteLength > max) {
       throw new ProxyWasmHostError('PWH_ERR_PLUGIN_TOO_LARGE', `${name}: ${bytes.byteLength} bytes is over the limit of ${max} bytes (limits.maxWasmBytes)`)
     }
-    const key = createHash('sha256').update(bytes).digest('hex')
+    const sha256 = createHash('sha256').update(bytes).digest('hex')
+    // The limits decide what the binary is rewritten into: hosts sharing a cache may differ.
+    const key = `${sha256}|cpu:${this.#cpuLimitMs > 0}|memory:${this.#maxMemoryBytes}`
     let p = this.#compiled.get(key)
     if (!p) {
       const warn = (message: string) => this.logger.log('warn', message, { plugin: defaultName(name), contextId: 0, origin: 'host' })
-      p = compileChecked(bytes, name, key, { cpuLimitMs: this.#cpuLimitMs, maxMemoryBytes: this.#maxMemoryBytes }, warn)
+      p = compileChecked(bytes, name, sha256, { cpuLimitMs: this.#cpuLimitMs, maxMemoryBytes: this.#maxMemoryBytes }, warn)
       this.#compiled.set(key, p)
       p.catch(() => this.#compiled.delete(key))
     }
@@ -283,6 +392,7 @@ export class WasmPluginHost {
         wasi: await wasi,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+        maxCalloutResponseBytes: this.#options.limits?.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
         onFailure: (err) => this.#options.onPluginFailure?.(err),
         cpuLimitMs: compiled.cpuLimit === 'off' ? 0 : this.#cpuLimitMs,
         cpuLimitMode: compiled.cpuLimit,
@@ -299,10 +409,17 @@ export class WasmPluginHost {
     return plugin
   }
 
-  /** Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers stopped). */
-  close(): void {
+  /**
+   * Shuts every loaded plugin down (`proxy_on_done` / `proxy_on_delete` on each root, timers
+   * stopped, pending callouts cancelled), then closes the callout connections and the resolvers.
+   * @returns a promise that settles once connections and resolver watches are closed (plugins are shut down at once)
+   */
+  close(): Promise<void> {
     for (const p of this.#plugins) p.close()
     this.#plugins.clear()
+    const own = this.#ownDispatcher
+    this.#ownDispatcher = undefined
+    return Promise.all([own?.close(), this.#upstreams.close()]).then(() => undefined, () => undefined)
   }
 }
 

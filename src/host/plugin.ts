@@ -3,13 +3,14 @@
  * VM that runs it, and its root context.
  * @module
  */
-import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
+import { LOG_LEVEL_NAMES, MapType, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
 import type { PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
 import type { CpuLimitMode } from './cpu-limit.js'
 import type { ImportEntry } from './wasm-rewrite/index.js'
 import { cancelPending, startVm, stopTick, type StartedVm } from './vm-start.js'
-import type { HttpCallDispatcher, RedisBridge } from './services.js'
+import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore, UpstreamHostsSource } from './services.js'
+import type { PluginMetrics } from '../state/metrics.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { levelValue, type LogSource, type PluginLogger } from './logger.js'
@@ -29,6 +30,10 @@ export type ForeignFunction = (args: Buffer, source: { plugin: string; contextId
 export interface HostServices {
   http?: HttpCallDispatcher
   redis?: RedisBridge
+  upstreams?: UpstreamHostsSource
+  sharedData?: SharedDataStore
+  sharedQueues?: SharedQueueStore
+  metrics?: PluginMetrics
 }
 
 /** Everything a {@link Plugin} needs from its host. @internal */
@@ -41,6 +46,8 @@ export interface PluginRuntime {
   wasi: WasiSetup
   foreignFunctions: Record<string, ForeignFunction>
   bufferLimit: number
+  /** Largest HTTP callout response body (`limits.maxCalloutResponseBytes`). */
+  maxCalloutResponseBytes: number
   onFailure: (err: PluginFailureError) => void
   /** CPU limit of one guest call in ms (0: none), and how the module enforces it. */
   cpuLimitMs: number
@@ -179,6 +186,12 @@ export class Plugin {
   /** @internal current VM. */
   get vm(): WasmVm | undefined {
     return this.#vm
+  }
+
+  /** The tick period the plugin set with `proxy_set_tick_period_milliseconds`, in ms (0: no tick). */
+  get tickPeriodMs(): number {
+    const root = this.#root
+    return root && !root.deleted ? root.tickPeriod : 0
   }
 
   /**
@@ -356,6 +369,8 @@ export class Plugin {
   }
 
   #cancelPending(root: RootContext | undefined): void {
+    // The root's Redis clients go with it (its pending calls end below without a callback).
+    if (root) this.#rt.services.redis?.release(root)
     if (root) cancelPending(root)
   }
 
@@ -399,9 +414,18 @@ export class Plugin {
     return this.#rt.foreignFunctions[name] ?? builtinForeign[name]?.(this)
   }
 
-  /** @internal callout maps (HTTP call response headers …); none until callouts land. */
-  calloutMap(_ctx: ContextBase | undefined, _type: number): HeaderMap | undefined {
+  /** @internal callout maps: HTTP call response headers (6) and trailers (7), only inside `proxy_on_http_call_response`. */
+  calloutMap(ctx: ContextBase | undefined, type: number): HeaderMap | undefined {
+    const r = ctx?.root.httpCallResponse
+    if (!r) return undefined
+    if (type === MapType.HttpCallResponseHeaders) return r.headers
+    if (type === MapType.HttpCallResponseTrailers) return r.trailers
     return undefined
+  }
+
+  /** @internal largest HTTP callout response body accepted. */
+  get maxCalloutResponseBytes(): number {
+    return this.#rt.maxCalloutResponseBytes
   }
 
   /** @internal Higress `wasm_need_rebuild`: new streams get a new VM; running ones finish on this one. */

@@ -44,6 +44,7 @@ export type HttpCalloutResult =
       /** Response trailers. */
       trailers: HeaderPair[]
     }
+  /** No connection could be made; `reason` may carry the Node error code (`ECONNREFUSED` …), which picks Envoy's wording. */
   | { kind: 'connect-failure'; reason?: string }
   | { kind: 'no-healthy-upstream'; reason?: string }
   | { kind: 'reset'; reason?: string }
@@ -57,6 +58,18 @@ export interface HttpCallDispatcher {
    * hostcall then answers `BadArgument`, Envoy's answer for an unknown cluster)
    */
   dispatch(call: HttpCallout): Promise<HttpCalloutResult> | undefined
+}
+
+/**
+ * Endpoints of upstream clusters as resolved, read synchronously by Higress
+ * `proxy_get_upstream_hosts` (`upstream/`'s `Upstreams` implements it).
+ */
+export interface UpstreamHostsSource {
+  /**
+   * `ip:port` of each endpoint of `cluster` as last resolved (may start a resolution and answer `[]`).
+   * @returns the addresses, or `undefined` when nothing knows the name
+   */
+  hosts(cluster: string): readonly string[] | undefined
 }
 
 /** Settings of one `proxy_redis_init` (ABI §8.4). */
@@ -92,4 +105,63 @@ export interface RedisBridge {
   call(owner: object, cluster: string, query: Buffer, info: { plugin: string; token: number; signal: AbortSignal }): Promise<RedisCallResult> | undefined
   /** Forgets `owner`'s clients (its root context shut down). */
   release(owner: object): void
+}
+
+/** A shared-data value and its CAS (ABI §2.10). */
+export interface SharedDataEntry {
+  /** The bytes stored. */
+  value: Buffer
+  /** Compare-and-swap token: changes with every write; never 0. */
+  cas: number
+}
+
+/**
+ * Shared data (`proxy_get_shared_data` / `proxy_set_shared_data`, ABI §2.10): a key-value store per
+ * `vm_id` with compare-and-swap. Calls are synchronous (hostcalls are); a store that cannot answer
+ * throws, and the plugin gets `InternalFailure`.
+ */
+export interface SharedDataStore {
+  /**
+   * Reads a key.
+   * @returns the value and its CAS, or `undefined` when the key does not exist
+   */
+  get(vmId: string, key: string): SharedDataEntry | undefined
+  /**
+   * Writes a key: `cas` 0 writes unconditionally; otherwise the write happens only when the key is
+   * new or its CAS is still `cas`. Every write gets a new CAS from one counter (from 1, never 0).
+   * @returns `true` when written, `false` on a CAS mismatch
+   */
+  set(vmId: string, key: string, value: Buffer, cas: number): boolean
+  /** Releases connections or threads (called by the host that created the store). */
+  close?(): void
+}
+
+/**
+ * Shared queues (ABI §2.11): FIFO queues named `(vm_id, name)`, with ids from one counter (from 1).
+ * The last root context that registered a queue is its receiver and is told of every enqueue.
+ */
+export interface SharedQueueStore {
+  /**
+   * Creates or reopens queue `(vmId, name)` and makes `onReady` its receiver (replacing the last one).
+   * @param onReady - called asynchronously once per item enqueued (from any process for shared stores)
+   * @returns the queue id
+   */
+  register(vmId: string, name: string, onReady: (queueId: number) => void): number
+  /**
+   * Finds an existing queue.
+   * @returns its id, or `undefined` when no one registered it
+   */
+  resolve(vmId: string, name: string): number | undefined
+  /**
+   * Appends an item and schedules the receiver's `onReady`.
+   * @returns `false` when the id is unknown
+   */
+  enqueue(queueId: number, value: Buffer): boolean
+  /**
+   * Takes the oldest item.
+   * @returns the item, `null` when the queue is empty, `undefined` when the id is unknown
+   */
+  dequeue(queueId: number): Buffer | null | undefined
+  /** Releases connections or threads (called by the host that created the store). */
+  close?(): void
 }

@@ -109,6 +109,7 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     // The rejected VM never serves: no tick, no callout completion reaches it.
     root.deleted = true
     stopTick(root)
+    rt.services.redis?.release(root)
     cancelPending(root)
     vm.failure ??= new PluginFailureError('PWH_ERR_PLUGIN_FAILED', plugin.name, 'start', `${what} did not start`)
     throw err

@@ -5,6 +5,7 @@
  */
 import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
+import { pairsSize, writePairs, type HeaderPair } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
 import type { ContextBase, RootContext, StreamContext } from './context.js'
 import { isWatchdogTimeout } from './cpu-limit.js'
@@ -146,6 +147,14 @@ export class WasmVm {
     return this.#out(value.length, ptrPtr, sizePtr, (b, at) => {
       for (let i = 0; i < value.length; i++) b[at + i] = value.charCodeAt(i)
     })
+  }
+
+  /**
+   * Serializes header pairs (ABI §5.2) straight into one fresh guest block (no intermediate buffer)
+   * and stores its address and size; an empty list allocates nothing and stores 0, 0.
+   */
+  copyPairsOut(pairs: readonly HeaderPair[], ptrPtr: number, sizePtr: number): WasmResult {
+    return this.#out(pairs.length === 0 ? 0 : pairsSize(pairs), ptrPtr, sizePtr, (b, at) => writePairs(pairs, b, at))
   }
 
   #out(len: number, ptrPtr: number, sizePtr: number, fill: (bytes: Uint8Array, at: number) => void): WasmResult {

@@ -21,6 +21,8 @@ import { normalizePhase, type PluginOptions, type WasmPluginHost } from '../host
 import type { FailStrategy, Plugin } from '../host/plugin.js'
 import type { PropertyValue } from '../host/properties.js'
 import type { FilterChain, PipelineOptions } from './pipeline.js'
+import { resolverFromSpec, type ResolverSpec } from '../upstream/spec.js'
+import { urlEndpoints, type UpstreamMap } from '../upstream/upstreams.js'
 
 /**
  * A Higress `WasmPlugin` match rule (`spec.matchRules[i]`): where a rule config applies.
@@ -108,6 +110,10 @@ export interface PipelineDeclaration {
   chains?: { services: Record<string, DeclaredChain>; routes: Record<string, DeclaredChain> }
   /** Pipeline settings: response order, pause timeout, header StopIteration. */
   settings: Pick<PipelineOptions, 'responseOrder' | 'pauseTimeoutMs' | 'allowHeaderStopIteration'>
+  /** The pipeline file's `upstreams:` section: callout names → URLs (see `docs/upstreams.md`). */
+  upstreams?: UpstreamMap
+  /** The pipeline file's `resolvers:` section, as written (`{ type, ...options }`). */
+  resolvers?: ResolverSpec[]
 }
 
 type Obj = Record<string, unknown>
@@ -123,7 +129,7 @@ const PLUGIN_KEYS = [
   'name', 'wasm', 'config', 'vmConfig', 'phase', 'priority', 'failStrategy', 'rootId', 'vmId', 'env', 'args',
   'properties', 'logLevel', 'schema', 'defaultConfig', 'defaultConfigDisable', 'matchRules',
 ]
-const PIPELINE_KEYS = ['plugins', 'responseOrder', 'pauseTimeoutMs', 'allowHeaderStopIteration']
+const PIPELINE_KEYS = ['plugins', 'responseOrder', 'pauseTimeoutMs', 'allowHeaderStopIteration', 'upstreams', 'resolvers']
 const RULE_KEYS = ['ingress', 'domain', 'service', 'routePrefix', 'route_prefix', 'config', 'configDisable']
 const SPEC_KEYS = [
   'url', 'phase', 'priority', 'defaultConfig', 'defaultConfigDisable', 'matchRules', 'failStrategy', 'pluginConfig',
@@ -271,6 +277,17 @@ export async function readPipelineConfig(source: string | object, options: Confi
  */
 export async function loadPipelineConfig(host: WasmPluginHost, source: string | object, options: ConfigLoadOptions = {}): Promise<PipelineOptions> {
   const decl = await readPipelineConfig(source, options)
+  if (decl.upstreams || decl.resolvers) {
+    // The file's names and resolvers join the host's before any plugin starts (and close with it).
+    const dir = typeof source === 'string' ? dirname(resolve(source)) : resolve(options.baseDir ?? '.')
+    const resolvers = (decl.resolvers ?? []).map((r, i) => resolverFromSpec(r, `${decl.file}: resolvers[${i}]`, dir))
+    try {
+      host.upstreams.add({ ...(decl.upstreams ? { upstreams: decl.upstreams } : {}), resolvers })
+    } catch (err) {
+      if (!isProxyWasmHostError(err)) throw err
+      throw new ProxyWasmHostError(err.code, `${decl.file}: ${err.message}`, { cause: err })
+    }
+  }
   const loaded: Plugin[] = []
   for (const d of decl.plugins) {
     try {
@@ -429,7 +446,27 @@ function parsePipelineFile(doc: Obj, ctx: Ctx): PipelineDeclaration {
   const settings = pipelineSettings(ctx, 'reverse', {
     responseOrder: doc.responseOrder, pauseTimeoutMs: doc.pauseTimeoutMs, allowHeaderStopIteration: doc.allowHeaderStopIteration,
   })
-  return { shape: 'pipeline', file: ctx.file, plugins, settings }
+  return { shape: 'pipeline', file: ctx.file, plugins, settings, ...upstreamSections(doc, ctx) }
+}
+
+/** The `upstreams:` and `resolvers:` sections, checked (resolvers are built when loading). */
+function upstreamSections(doc: Obj, ctx: Ctx): Pick<PipelineDeclaration, 'upstreams' | 'resolvers'> {
+  const out: Pick<PipelineDeclaration, 'upstreams' | 'resolvers'> = {}
+  if (doc.upstreams !== undefined && doc.upstreams !== null) {
+    if (!isObj(doc.upstreams)) invalid(`${ctx.file}: upstreams must be a map of names to URLs, got ${show(doc.upstreams)}`)
+    for (const [k, v] of Object.entries(doc.upstreams as Obj)) {
+      if (typeof v !== 'string' && !(Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'))) {
+        invalid(`${ctx.file}: upstreams[${show(k)}] must be a URL or a list of URLs, got ${show(v)}`)
+      }
+      urlEndpoints(v as string | string[], `${ctx.file}: upstreams[${show(k)}]`)
+    }
+    out.upstreams = doc.upstreams as UpstreamMap
+  }
+  if (doc.resolvers !== undefined && doc.resolvers !== null) {
+    if (!Array.isArray(doc.resolvers)) invalid(`${ctx.file}: resolvers must be a list of { type, ... }, got ${show(doc.resolvers)}`)
+    out.resolvers = doc.resolvers as ResolverSpec[]
+  }
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ export interface FinalResponse {
   body: Buffer
   /** `response.code_details` (e.g. the details given to `proxy_send_local_response`). */
   details: string
+  /** The gRPC status a plugin gave `proxy_send_local_response` (absent for none, -1). */
+  grpcStatus?: number
 }
 
 /**
@@ -205,6 +207,11 @@ export class Exchange {
   /** Properties set by plugins with `proxy_set_property` (filter state). */
   get filterState(): ReadonlyMap<string, Buffer> {
     return this.#s.http.filterState
+  }
+
+  /** The endpoint (`ip:port`) a plugin pinned this request to with Higress `proxy_set_upstream_override_host`. */
+  get upstreamOverrideHost(): string | undefined {
+    return this.#s.http.upstreamOverrideHost
   }
 
   /** @internal shared request state. */
@@ -702,6 +709,7 @@ export class Exchange {
     if (lr.body.byteLength && !headers.has('content-type')) headers.set('content-type', 'text/plain')
     http.responseCodeDetails = lr.details
     const response: FinalResponse = { status: lr.status, headers, body: lr.body, details: lr.details }
+    if (lr.grpcStatus >= 0) response.grpcStatus = lr.grpcStatus
     this.#req.stopped = true
     for (const s of this.#req.slots) s.inbox = []
     if (from.req && !http.responseHeadersSent) {
@@ -719,8 +727,11 @@ export class Exchange {
     this.#pump()
   }
 
+  #localGrpcStatus: number | undefined
+
   #startLocal(): void {
     const { response } = this.#localPending!
+    this.#localGrpcStatus = response.grpcStatus
     this.#localPending = undefined
     this.#inLocal = true
     const http = this.#s.http
@@ -804,6 +815,7 @@ export class Exchange {
           action: 'local',
           response: { status: Number(headers.get(':status')), headers, body, details: this.#s.http.responseCodeDetails ?? '' },
         }
+        if (this.#localGrpcStatus !== undefined) this.#final.response!.grpcStatus = this.#localGrpcStatus
         // Keep content-length right after response plugins rewrote the body.
         if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))
       }

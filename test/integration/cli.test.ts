@@ -236,7 +236,7 @@ describe('proxy-wasm-host inspect', () => {
 
   it('names unimplemented and unknown hostcalls', async () => {
     const wat = `(module
-      (import "env" "proxy_http_call" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "env" "proxy_grpc_cancel" (func (param i32) (result i32)))
       (import "env" "proxy_made_up" (func (param i32) (result i32)))
       (import "env" "proxy_log" (func (param i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
@@ -246,8 +246,8 @@ describe('proxy-wasm-host inspect', () => {
     const { code, out } = await runToEnd(['inspect', 'callout.wasm'])
     expect(code).toBe(0)
     expect(out).toMatch(/^abi\s+0\.2\.1 /m)
-    expect(out).toMatch(/^\s+env\.proxy_http_call\s+UNIMPLEMENTED/m)
-    expect(out).toMatch(/^unimplemented hostcalls: proxy_http_call$/m)
+    expect(out).toMatch(/^\s+env\.proxy_grpc_cancel\s+UNIMPLEMENTED/m)
+    expect(out).toMatch(/^unimplemented hostcalls: proxy_grpc_cancel$/m)
     expect(out).toMatch(/^unknown imports: env\.proxy_made_up$/m)
   })
 
@@ -255,5 +255,30 @@ describe('proxy-wasm-host inspect', () => {
     const { code, out } = await runToEnd(['inspect', 'missing.wasm'])
     expect(code).toBe(1)
     expect(out).toMatch(/^error PWH_ERR_PLUGIN_READ: .*missing\.wasm/m)
+  })
+})
+
+describe('proxy-wasm-host usage', () => {
+  it('prints the version and per-command help', async () => {
+    const version = await runToEnd(['--version'])
+    expect(version.code).toBe(0)
+    expect(version.out).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version)
+    const serveHelp = await runToEnd(['serve', '--help'])
+    expect(serveHelp.code).toBe(0)
+    expect(serveHelp.out).toMatch(/^Usage: proxy-wasm-host serve \[options\]$/m)
+    expect(serveHelp.out).toMatch(/^\s+--plugin <file\.wasm\[=config\]>/m)
+    const inspectHelp = await runToEnd(['inspect', '-h'])
+    expect(inspectHelp.out).toMatch(/^Usage: proxy-wasm-host inspect \[options\] <file\.wasm>$/m)
+    expect((await runToEnd(['help', 'serve'])).out).toBe(serveHelp.out)
+  })
+
+  it('suggests the flag, value or command meant', async () => {
+    const flag = await runToEnd(['serve', '--prot', '0'])
+    expect(flag.code).toBe(1)
+    expect(flag.out).toMatch(/^error PWH_ERR_CONFIG_INVALID: serve: unknown option --prot; did you mean --port\?/m)
+    const value = await runToEnd(['serve', '--log-level', 'warning'])
+    expect(value.out).toMatch(/--log-level must be one of trace, debug, info, warn, error, critical, got "warning"; did you mean warn\?/)
+    const command = await runToEnd(['inspct', 'x.wasm'])
+    expect(command.out).toMatch(/unknown command "inspct"; did you mean inspect\?/)
   })
 })

@@ -5,9 +5,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import { Pool, type Dispatcher } from 'undici'
+import { Agent, Pool, type Dispatcher } from 'undici'
 import { ProxyWasmHostError } from '../../errors.js'
 import { HeaderMap } from '../../host/header-map.js'
+import type { PluginPipeline } from '../../pipeline/pipeline.js'
+import { endpointAddress } from '../../upstream/balancer.js'
+import type { Endpoint } from '../../upstream/types.js'
 import { endWithResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource } from './flow.js'
 import { declaredLength, exchangeRequest, HOP_BY_HOP, outgoingPairs, requestHasBody } from './headers.js'
 import type { NodeHandler } from './handle.js'
@@ -26,7 +29,13 @@ const EMPTY = Buffer.alloc(0)
 export interface GatewayOptions extends RouteOptions<IncomingMessage> {
   /** The plugins, or a function picking a pipeline per request (hot swap: running requests keep theirs). */
   pipeline: PipelineSource<IncomingMessage>
-  /** Where requests go: an origin such as `http://127.0.0.1:8081` (a path prefix is kept, e.g. `http://host/base`). */
+  /**
+   * Where requests go: an origin such as `http://127.0.0.1:8081` (a path prefix is kept, e.g.
+   * `http://host/base`), or an upstream **name** resolved by the host's `upstreams` and `resolvers`
+   * (`outbound|80||web.prod.svc.cluster.local`, `web.static`, `web.example.com:8080`), balanced
+   * round-robin per request; it is then also the request's `cluster_name`. A plugin's Higress
+   * `proxy_set_upstream_override_host` is honoured when it names one of the upstream's endpoints.
+   */
   upstream: string | URL
   /** The undici dispatcher to use (default: a `Pool` for the upstream origin, closed with the gateway). */
   dispatcher?: Dispatcher
@@ -80,10 +89,13 @@ export interface GatewayHandler extends NodeHandler {
  */
 export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
   const source = checkPipeline(options?.pipeline, 'createGateway()')
-  const target = upstreamUrl(options.upstream)
-  const origin = target.origin
-  const basePath = target.pathname.replace(/\/+$/, '')
-  const ownPool = options.dispatcher ? undefined : new Pool(origin)
+  const cluster = clusterUpstream(options?.upstream)
+  const target = cluster === undefined ? upstreamUrl(options.upstream) : undefined
+  if (cluster !== undefined && typeof source !== 'function' && !(source as PluginPipeline).host.upstreams.lookup(cluster)) {
+    throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `createGateway(): upstream ${JSON.stringify(cluster)} is neither an http(s) URL nor a name the host's upstreams or resolvers know`)
+  }
+  const targetEndpoint: Endpoint | undefined = target && { host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)), protocol: target.protocol as 'http:' | 'https:' }
+  const ownPool = options.dispatcher ? undefined : target ? new Pool(target.origin) : new Agent()
   const dispatcher: Dispatcher = options.dispatcher ?? ownPool!
   const preserveHost = options.preserveHost ?? true
   const timeoutMs = options.timeoutMs ?? 15_000
@@ -94,6 +106,8 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
     const pipeline = pipelineFor(source, req)
     const logger = pipeline.host.logger
     const info = exchangeRequest(req, routeFor(options, req))
+    const service = cluster === undefined ? undefined : pipeline.host.upstreams.lookup(cluster)
+    if (cluster !== undefined && info.cluster === undefined && info.service === undefined) info.cluster = cluster
     // Envoy's codec consumes the connection-level headers; plugins never see them.
     let pairs = (info.headers as HeaderMap).pairs.filter(([k]) => !HOP_BY_HOP.has(k))
     if (forwarded) pairs = forwardedPairs(pairs, req)
@@ -106,6 +120,8 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
     endWithResponse(res, ex, runner, () => ac.abort())
 
     const proxy = async (): Promise<void> => {
+      // Resolve once before the plugins run, so that proxy_get_upstream_hosts sees the endpoints.
+      if (service && service.current() === undefined) await service.endpoints().catch(() => undefined)
       const s = await runner.start()
       if (s.kind === 'local') return response.local(s.response)
       if (s.kind === 'closed') return response.reset()
@@ -114,7 +130,7 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
       const authority = headers.get(':authority')
       const out: string[] = []
       for (const [k, v] of headers) if (!k.startsWith(':') && !HOP_BY_HOP.has(k) && k !== 'host') out.push(k, v)
-      out.push('host', preserveHost && authority ? authority : target.host)
+      out.push('host', preserveHost && authority ? authority : '')
       let body: Buffer | PushReadable | undefined
       if (hasBody) {
         if (s.framing === 'complete') body = Buffer.concat(runner.flow.drain())
@@ -131,7 +147,12 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
         }
       }
       let up: Dispatcher.ResponseData
+      let endpoint: Endpoint | undefined
       try {
+        endpoint = targetEndpoint ?? (await pickEndpoint(service, ex.upstreamOverrideHost))
+        const origin = target ? target.origin : `${endpoint.protocol ?? 'http:'}//${endpointAddress(endpoint)}`
+        const basePath = (target ? target.pathname : (endpoint.basePath ?? '')).replace(/\/+$/, '')
+        if (!preserveHost || !authority) out[out.length - 1] = target ? target.host : endpointAddress(endpoint)
         up = await dispatcher.request({
           origin,
           path: basePath + (headers.get(':path') ?? '/'),
@@ -146,7 +167,8 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
         if (ac.signal.aborted || response.done) return
         runner.stop()
         const failure = upstreamFailure(err)
-        logHost(logger, 'warn', `upstream ${origin}: ${failure.reason}`)
+        if (endpoint && service && failure.status === 503 && !failure.text.endsWith('connection termination')) service.eject(endpoint)
+        logHost(logger, 'warn', `upstream ${endpoint ? endpointAddress(endpoint) : cluster}: ${failure.reason}`)
         const text = Buffer.from(failure.text)
         await response.headers(failure.status, { 'content-type': 'text/plain', 'content-length': String(text.byteLength) }, false)
         await response.data(text, true)
@@ -227,6 +249,30 @@ export function createGateway(options: GatewayOptions): Server {
   return server
 }
 
+/** The upstream as a name for the resolvers, when it is not a URL. */
+function clusterUpstream(upstream: string | URL | undefined): string | undefined {
+  if (typeof upstream !== 'string' || upstream === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(upstream)) return undefined
+  return upstream
+}
+
+/** The endpoint of a cluster upstream for one request: the plugin's pinned one when it belongs to the cluster. */
+async function pickEndpoint(service: ReturnType<PluginPipeline['host']['upstreams']['lookup']>, override: string | undefined): Promise<Endpoint> {
+  if (!service) throw Object.assign(new Error('the upstream name is unknown to this host'), { code: 'PWH_NO_HEALTHY_UPSTREAM' })
+  if (override !== undefined) {
+    const list = await service.endpoints()
+    const pinned = list.find((e) => endpointAddress(e) === override)
+    if (pinned) return pinned
+  }
+  let e: Endpoint | undefined
+  try {
+    e = await service.pick()
+  } catch (err) {
+    throw Object.assign(new Error((err as Error).message), { code: 'PWH_NO_HEALTHY_UPSTREAM' })
+  }
+  if (!e) throw Object.assign(new Error(`${service.key} lists no endpoint`), { code: 'PWH_NO_HEALTHY_UPSTREAM' })
+  return e
+}
+
 function upstreamUrl(upstream: string | URL | undefined): URL {
   let u: URL
   try {
@@ -259,6 +305,7 @@ function upstreamFailure(err: unknown): { status: number; text: string; reason: 
   const e = err as { code?: string; message?: string; cause?: { code?: string } }
   const code = e?.code ?? e?.cause?.code ?? ''
   const reason = `${code ? `${code}: ` : ''}${e?.message ?? String(err)}`
+  if (code === 'PWH_NO_HEALTHY_UPSTREAM') return { status: 503, text: 'no healthy upstream', reason: e?.message ?? '' }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, text: 'upstream request timeout', reason }
   if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)) {
     return { status: 503, text: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', reason }

@@ -3,6 +3,8 @@ import { BufferType, WasmResult } from '../../abi/enums.js'
 import type { ContextBase, RootContext, StreamContext } from '../context.js'
 import type { WasmVm } from '../vm.js'
 import { refuse } from './refuse.js'
+import { httpCallResponseBody } from './http-calls.js'
+import { redisReplyBuffer } from './extensions/redis.js'
 import { asStream, type Hostcall } from './util.js'
 
 const EMPTY = Buffer.alloc(0)
@@ -22,13 +24,16 @@ export function readableBuffer(vm: WasmVm, ctx: ContextBase | undefined, type: n
       return vm.plugin.vmConfigBytes
     case BufferType.PluginConfiguration:
       return (ctx?.root as RootContext | undefined)?.inConfigure ? vm.plugin.pluginConfigBytes : null
+    case BufferType.HttpCallResponseBody:
+      return httpCallResponseBody(ctx?.root as RootContext | undefined)
     case BufferType.DownstreamData:
     case BufferType.UpstreamData:
-    case BufferType.HttpCallResponseBody:
     case BufferType.GrpcReceiveBuffer:
     case BufferType.CallData:
-    case BufferType.RedisCallResponse:
       return null
+    case BufferType.RedisCallResponse:
+      // Higress: the raw RESP reply, only inside proxy_on_redis_call_response (§2.5).
+      return redisReplyBuffer(ctx)
     default:
       return undefined
   }

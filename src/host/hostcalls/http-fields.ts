@@ -1,6 +1,6 @@
 /** Header map hostcalls (ABI §2.6). @module */
 import { MapType, WasmResult } from '../../abi/enums.js'
-import { decodePairs, pairsSize, writePairs } from '../../abi/pairs.js'
+import { decodePairs } from '../../abi/pairs.js'
 import { HeaderMap } from '../header-map.js'
 import type { ContextBase } from '../context.js'
 import type { GuestMemory } from '../../abi/memory.js'
@@ -76,21 +76,7 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
     proxy_get_header_map_pairs: (type: number, ptrPtr: number, sizePtr: number) => {
       const map = readMap(vm.effective, type >>> 0)
       if (map === null) return WasmResult.BadArgument
-      const pairs = map?.pairs ?? []
-      if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
-      if (pairs.length === 0) {
-        mem.setU32(ptrPtr, 0)
-        mem.setU32(sizePtr, 0)
-        return WasmResult.Ok
-      }
-      // Serialize straight into guest memory: one allocation, no intermediate buffer.
-      const size = pairsSize(pairs)
-      const ptr = vm.alloc(size)
-      if (ptr === 0 || !mem.inBounds(ptr, size)) return WasmResult.InvalidMemoryAccess
-      writePairs(pairs, mem.bytes, ptr)
-      mem.setU32(ptrPtr, ptr)
-      mem.setU32(sizePtr, size)
-      return WasmResult.Ok
+      return vm.copyPairsOut(map?.pairs ?? [], ptrPtr, sizePtr)
     },
     proxy_set_header_map_pairs: (type: number, ptr: number, size: number) => {
       const bytes = mem.view(ptr, size)

@@ -4,10 +4,16 @@ import { buffersHostcalls } from './buffers.js'
 import { clocksHostcalls } from './clocks.js'
 import { configurationHostcalls } from './configuration.js'
 import { ffiHostcalls } from './ffi.js'
+import { upstreamHostcalls } from './extensions/upstream.js'
+import { httpCallsHostcalls } from './http-calls.js'
 import { httpFieldsHostcalls } from './http-fields.js'
 import { lifecycleHostcalls } from './lifecycle.js'
 import { loggingHostcalls } from './logging.js'
 import { propertiesHostcalls } from './properties.js'
+import { redisHostcalls } from './extensions/redis.js'
+import { metricsHostcalls } from './metrics.js'
+import { sharedDataHostcalls } from './shared-data.js'
+import { sharedQueueHostcalls } from './shared-queue.js'
 import { streamsHostcalls } from './streams.js'
 import { timersHostcalls } from './timers.js'
 import { unimplementedHostcalls } from './unimplemented.js'
@@ -27,6 +33,12 @@ export function envHostcalls(vm: WasmVm): Record<string, Hostcall> {
     ...streamsHostcalls(vm),
     ...propertiesHostcalls(vm),
     ...ffiHostcalls(vm),
+    ...httpCallsHostcalls(vm),
+    ...upstreamHostcalls(vm),
+    ...redisHostcalls(vm),
+    ...sharedDataHostcalls(vm),
+    ...sharedQueueHostcalls(vm),
+    ...metricsHostcalls(vm),
   }
 }
 

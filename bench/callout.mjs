@@ -1,0 +1,106 @@
+// HTTP callout cost: a plugin making one GET callout per request (Go wasm-go "callout" fixture:
+// pause in request headers, callout, resume) against the same GET made directly with undici from JS,
+// in the same run. The callout server runs in a child process, so the figures are the client
+// side's: wall time and CPU time (process.cpuUsage) per request, 5 interleaved rounds, min and
+// median. Usage: npm run build && node scripts/build-fixtures.mjs && node bench/callout.mjs
+// BENCH_N (requests per round and case, default 4000), BENCH_C (concurrency, default 16).
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import os from 'node:os'
+import { Agent } from 'undici'
+import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
+
+if (process.argv[2] === 'server') {
+  const { createServer } = await import('node:http')
+  const s = createServer((_req, res) => res.writeHead(200, { 'x-token': 'tok', 'content-type': 'text/plain', 'content-length': 2 }).end('ok'))
+  s.keepAliveTimeout = 60_000
+  s.listen(0, '127.0.0.1', () => process.send(s.address().port))
+  process.on('disconnect', () => process.exit(0))
+} else {
+  const child = fork(fileURLToPath(import.meta.url), ['server'], { stdio: 'inherit' })
+  const port = await new Promise((r) => child.once('message', r))
+  const origin = `http://127.0.0.1:${port}`
+  const N = Number(process.env.BENCH_N ?? 4000)
+  const C = Number(process.env.BENCH_C ?? 16)
+
+  // Direct: the same GET (same headers) with an undici Agent, as the host's dispatcher sends it.
+  const agent = new Agent({ connect: { timeout: 5000 } })
+  const direct = async () => {
+    const res = await agent.request({ origin, path: '/token', method: 'GET', headers: ['x-caller', 'callout', 'host', 'callout'], headersTimeout: 0, bodyTimeout: 0 })
+    const chunks = []
+    for await (const c of res.body) chunks.push(c)
+    if (res.statusCode !== 200 || res.headers['x-token'] !== 'tok') throw new Error('bad direct answer')
+  }
+
+  const host = new WasmPluginHost({ upstreams: { 'outbound|80||tok.static': origin }, logger: { level: 'warn', log() {} } })
+  const plugin = await host.load({ wasm: fileURLToPath(new URL('../fixtures/build/go/callout.wasm', import.meta.url)), config: { cluster: 'outbound|80||tok.static', timeout: 5000 } })
+  const pipeline = new PluginPipeline(host, { plugins: [plugin] })
+  const request = { method: 'GET', path: '/x', authority: 'bench.example.com', headers: { 'user-agent': 'bench' } }
+  const viaPlugin = async () => {
+    const ex = pipeline.exchange(request)
+    const r = await ex.requestHeaders(true)
+    if (r.action !== 'continue' || ex.requestHeadersMap.get('x-callout-token') !== 'tok') throw new Error(`bad plugin answer ${r.action}`)
+    await ex.responseHeaders(200, { 'content-length': '0' }, true)
+    ex.done()
+  }
+  // The same callout through the raw SDK (DispatchHttpCall, no wasm-go helper: no UUID, no debug
+  // formatting of the headers), to show how much of the cost is the guest's.
+  const raw = new PluginPipeline(host, { plugins: [await host.load({
+    wasm: fileURLToPath(new URL('../fixtures/build/go/callout-raw.wasm', import.meta.url)),
+    config: { cluster: 'outbound|80||tok.static', headers: [[':method', 'GET'], [':path', '/token'], [':authority', 'callout'], ['x-caller', 'callout']], timeout: 5000 },
+  })] })
+  const viaRaw = async () => {
+    const ex = raw.exchange(request)
+    const r = await ex.requestHeaders(true)
+    if (r.action !== 'continue' || ex.requestHeadersMap.get('x-response-status') !== '200') throw new Error(`bad raw answer ${r.action}`)
+    await ex.responseHeaders(200, { 'content-length': '0' }, true)
+    ex.done()
+  }
+  // The exchange alone (a plugin that makes no callout), to split the plugin cost from the callout's.
+  const noCall = new PluginPipeline(host, { plugins: [await host.load({ wasm: fileURLToPath(new URL('../fixtures/build/go/callout.wasm', import.meta.url)), config: { cluster: 'outbound|80||tok.static', mode: 'none' } })] })
+  const exchangeOnly = async () => {
+    const ex = noCall.exchange(request)
+    await ex.requestHeaders(true)
+    await ex.responseHeaders(200, { 'content-length': '0' }, true)
+    ex.done()
+  }
+
+  async function measure(fn, n) {
+    let next = 0
+    const worker = async () => {
+      while (next++ < n) await fn()
+    }
+    const cpu0 = process.cpuUsage()
+    const t0 = process.hrtime.bigint()
+    await Promise.all(Array.from({ length: C }, worker))
+    const wall = Number(process.hrtime.bigint() - t0) / 1000 / n
+    const cpu = process.cpuUsage(cpu0)
+    return { wall, cpu: (cpu.user + cpu.system) / n }
+  }
+
+  const cases = [['direct undici GET', direct], ['plugin callout GET', viaPlugin], ['raw-SDK callout GET', viaRaw], ['plugin, no callout', exchangeOnly]]
+  for (const [, fn] of cases) await measure(fn, 1000) // warm-up
+  const rounds = new Map(cases.map(([name]) => [name, []]))
+  for (let round = 0; round < 5; round++) for (const [name, fn] of cases) rounds.get(name).push(await measure(fn, N))
+  const min = (xs) => Math.min(...xs)
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  console.log(`HTTP callout cost, ${N} requests per round and case, concurrency ${C}, 5 rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`)
+  console.log('case'.padEnd(22), 'wall µs/req min'.padStart(16), 'median'.padStart(8), 'CPU µs/req min'.padStart(15), 'median'.padStart(8))
+  for (const [name] of cases) {
+    const r = rounds.get(name)
+    const w = r.map((x) => x.wall)
+    const c = r.map((x) => x.cpu)
+    console.log(name.padEnd(22), min(w).toFixed(1).padStart(16), median(w).toFixed(1).padStart(8), min(c).toFixed(1).padStart(15), median(c).toFixed(1).padStart(8))
+  }
+  const d = rounds.get('direct undici GET')
+  const e = rounds.get('plugin, no callout')
+  for (const [which, p] of [['wasm-go plugin', rounds.get('plugin callout GET')], ['raw-SDK plugin', rounds.get('raw-SDK callout GET')]]) for (const [label, key] of [['CPU', 'cpu'], ['wall', 'wall']]) {
+    const dm = min(d.map((x) => x[key])), pm = min(p.map((x) => x[key])), em = min(e.map((x) => x[key]))
+    const dmed = median(d.map((x) => x[key])), pmed = median(p.map((x) => x[key])), emed = median(e.map((x) => x[key]))
+    console.log(`${which}, ${label}: extra µs per callout ${(pm - dm).toFixed(1)} (min) / ${(pmed - dmed).toFixed(1)} (median); ratio plugin/direct ${(pm / dm).toFixed(2)}× (min) / ${(pmed / dmed).toFixed(2)}× (median); ` +
+      `callout part (plugin − plugin without callout) vs direct: ${((pm - em) / dm).toFixed(2)}× (min) / ${((pmed - emed) / dmed).toFixed(2)}× (median)`)
+  }
+  await agent.close()
+  await host.close()
+  child.disconnect()
+}

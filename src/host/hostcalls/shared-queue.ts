@@ -1,0 +1,53 @@
+/** Shared queue hostcalls (ABI §2.11); `proxy_on_queue_ready` goes to the registering root. @module */
+import { WasmResult } from '../../abi/enums.js'
+import type { RootContext } from '../context.js'
+import type { WasmVm } from '../vm.js'
+import { STORE_FAILED, storeCall } from './shared-data.js'
+import type { Hostcall } from './util.js'
+
+/** @internal */
+export function sharedQueueHostcalls(vm: WasmVm): Record<string, Hostcall> {
+  const mem = vm.memory
+  const attempt = storeCall(vm, 'shared queue')
+  const store = () => vm.plugin.services.sharedQueues!
+  return {
+    proxy_register_shared_queue: (np: number, nl: number, idPtr: number) => {
+      const name = mem.latin1(np, nl)
+      if (name === undefined || !mem.inBounds(idPtr, 4)) return WasmResult.InvalidMemoryAccess
+      // The receiver is the root of the caller, also when a stream context registers (§2.11).
+      const root = vm.effective?.root as RootContext | undefined
+      if (!root) return WasmResult.BadArgument
+      const plugin = vm.plugin
+      const id = attempt(() => store().register(plugin.vmId, name, (queueId) => void plugin.deliver(root, 'proxy_on_queue_ready', [queueId])))
+      if (id === STORE_FAILED) return WasmResult.InternalFailure
+      mem.setU32(idPtr, id)
+      return WasmResult.Ok
+    },
+    proxy_resolve_shared_queue: (vp: number, vl: number, np: number, nl: number, idPtr: number) => {
+      const vmId = mem.latin1(vp, vl)
+      const name = mem.latin1(np, nl)
+      if (vmId === undefined || name === undefined || !mem.inBounds(idPtr, 4)) return WasmResult.InvalidMemoryAccess
+      // An empty vm_id means the caller's own.
+      const id = attempt(() => store().resolve(vmId || vm.plugin.vmId, name))
+      if (id === STORE_FAILED) return WasmResult.InternalFailure
+      if (id === undefined) return WasmResult.NotFound
+      mem.setU32(idPtr, id)
+      return WasmResult.Ok
+    },
+    proxy_enqueue_shared_queue: (id: number, vp: number, vl: number) => {
+      const value = mem.copy(vp, vl)
+      if (value === undefined) return WasmResult.InvalidMemoryAccess
+      const ok = attempt(() => store().enqueue(id >>> 0, value))
+      if (ok === STORE_FAILED) return WasmResult.InternalFailure
+      return ok ? WasmResult.Ok : WasmResult.NotFound
+    },
+    proxy_dequeue_shared_queue: (id: number, ptrPtr: number, sizePtr: number) => {
+      if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
+      const item = attempt(() => store().dequeue(id >>> 0))
+      if (item === STORE_FAILED) return WasmResult.InternalFailure
+      if (item === undefined) return WasmResult.NotFound
+      if (item === null) return WasmResult.Empty
+      return vm.copyOut(item, ptrPtr, sizePtr)
+    },
+  }
+}
