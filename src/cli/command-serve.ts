@@ -15,6 +15,7 @@ import { listenFlags } from './flags/serve-listen.js'
 import { pluginFlags } from './flags/serve-plugins.js'
 import { upstreamFlags } from './flags/serve-upstream.js'
 import { scaleFlags } from './flags/serve-scale.js'
+import { limitFlags } from './flags/serve-limits.js'
 import { serveScaled } from './workers.js'
 import { serve, type ServeOptions, type Serving } from './serve.js'
 
@@ -43,6 +44,7 @@ export const serveCommand: Command<ServeOptions> = {
     listenFlags,
     devFlags,
     scaleFlags,
+    limitFlags,
   ],
   init: (env) => ({
     plugins: [],

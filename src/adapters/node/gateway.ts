@@ -208,7 +208,7 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
         return
       }
       const code = (err as { code?: string }).code
-      if (code === 'UND_ERR_BODY_TIMEOUT') logHost(logger, 'warn', `upstream ${origin}: no response body data for ${bodyTimeoutMs} ms (bodyTimeoutMs); the response is reset`)
+      if (code === 'UND_ERR_BODY_TIMEOUT') logHost(logger, 'warn', `upstream ${target ? target.origin : cluster}: no response body data for ${bodyTimeoutMs} ms (bodyTimeoutMs); the response is reset`)
       else logHost(logger, 'error', `gateway: ${(err as Error).message}`)
       response.reset()
     })
