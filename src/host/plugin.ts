@@ -297,8 +297,10 @@ export class Plugin {
     if (ctx.deleted) return undefined
     ctx.deleted = true
     const vm = ctx.vm
-    const retired = vm === this.#vm ? undefined : this.#retired.get(vm)
-    if (!retired) this.#active--
+    const current = vm === this.#vm
+    // A stream of a replaced VM: a rebuilt one (retired, counted there) or a failed one (not counted).
+    const retired = current ? undefined : this.#retired.get(vm)
+    if (current) this.#active--
     let failure: PluginFailureError | undefined
     if (!vm.failure) {
       try {
@@ -320,7 +322,7 @@ export class Plugin {
       // The last request of a replaced VM finished: its root shuts down now.
       this.#retired.delete(vm)
       this.#shutdownRoot(retired.root)
-    } else if (!retired && this.#rebuildMemory > 0 && !vm.failure && vm.memory.byteLength > this.#rebuildMemory) {
+    } else if (current && this.#rebuildMemory > 0 && !vm.failure && vm.memory.byteLength > this.#rebuildMemory) {
       // Higress rebuildMaxMemoryBytes: linear memory never shrinks, a new VM does.
       this.#rebuild = true
     }

@@ -126,6 +126,27 @@ describe('hostile plugin: restarts that fail', () => {
     }
   })
 
+  it('a stream of a failed VM that ends after the reload does not count against the new VM', async () => {
+    const t = await setup('FAIL_RELOAD')
+    try {
+      const slow = t.pipeline.exchange({ authority: 'a', path: '/slow' })
+      expect((await slow.requestHeaders(true)).headers!.get('x-vm')).toBe('A')
+      t.state.action = 't'
+      expect((await t.request()).status).toBe(500)
+      t.state.action = '-'
+      expect((await t.request()).vm).toBe('B')
+      slow.done()
+      t.state.action = 'r'
+      expect((await t.request()).vm).toBe('B')
+      t.state.action = '-'
+      expect((await t.request()).vm).toBe('C')
+      // No request runs on B any more: its root shut down at once.
+      expect(t.logs.map((l) => l.message)).toContain('root done B')
+    } finally {
+      await t.target.close()
+    }
+  })
+
   it('rebuildAfterRequests: a new VM after every N requests', async () => {
     const t = await setup('FAIL_CLOSE', { rebuildAfterRequests: 2 })
     try {
