@@ -3,7 +3,7 @@
  * (`wasm-rewrite` fuel pass) call {@link refueler} when their fuel runs out; the deadline of a call
  * starts when the fuel first runs out in it, so a call that ends before that never reads the clock.
  * Modules the rewriter cannot handle run under the {@link watchdog}: each call goes through
- * `vm.Script#runInContext` with a timeout (correct for any module, about 60–160 µs per call).
+ * `vm.Script#runInContext` with a timeout (correct for any module, about 60–190 µs per call).
  * See `docs/adr/0001-cpu-limit.md`.
  * @module
  */

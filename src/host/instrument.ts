@@ -59,7 +59,7 @@ function build(bytes: Uint8Array, cpuLimitMs: number, maxMemoryBytes: number): I
       return { bytes: attempt([...memory, fuelPass(FUEL_BUDGET)]), cpu: 'fuel', memoryCapped: memory.length > 0, imports }
     } catch (err) {
       if (!(err instanceof RewriteError) || err.refusal) throw err
-      const note = `the CPU limit runs under the watchdog (about 60–160 µs per callback): ${err.message}`
+      const note = `the CPU limit runs under the watchdog (about 60–190 µs per callback): ${err.message}`
       try {
         if (memory.length) return { bytes: attempt(memory), cpu: 'watchdog', memoryCapped: true, imports, note }
       } catch (err2) {

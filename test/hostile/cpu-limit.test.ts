@@ -80,6 +80,24 @@ describe('hostile plugin: guest code that never returns', () => {
     }
   })
 
+  it('a module the fuel rewrite must refuse (it imports the host\'s refuel) runs under the watchdog: the loop is stopped too', async () => {
+    const failures: PluginFailureError[] = []
+    const { host, logs } = newHost('info', { limits: { callbackTimeoutMs: LIMIT }, onPluginFailure: (e) => failures.push(e) })
+    expect((await host.compile(fixture('wat', 'hostile-refuel'))).cpuLimit).toBe('watchdog')
+    expect(logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      expect.stringMatching(/hostile-refuel\.wasm: the CPU limit runs under the watchdog \(about 60–190 µs per callback\): the module already imports proxy_wasm_host\.refuel/),
+    ])
+    const pipeline = await pipelineOf(host, [{ wasm: fixture('wat', 'hostile-refuel'), name: 'spoof' }])
+    const target = await listen(handle(pipeline, echoApp))
+    try {
+      const { hostile } = await hostileRound(target, by, '/spoof')
+      expect(hostile.status).toBe(500)
+      expect(failures.map((f) => f.code)).toEqual(['PWH_ERR_PLUGIN_CPU_LIMIT'])
+    } finally {
+      await target.close()
+    }
+  })
+
   it('_initialize that never returns: load() fails with START_FAILED caused by the CPU limit', async () => {
     const { host } = newHost('info', { limits: { callbackTimeoutMs: LIMIT } })
     const loading = host.load({ wasm: fixture('wat', 'hostile-init-loop'), name: 'init' })

@@ -3,7 +3,7 @@ import { handle } from '../../src/adapters/node/handle.js'
 import { isProxyWasmHostError } from '../../src/errors.js'
 import { UNIMPLEMENTED } from '../../src/host/hostcalls/unimplemented.js'
 import { fixture, hostsClosedAfterEach, pipelineOf } from '../helpers.js'
-import { echoApp, expectDocumented, hostileRound, listen, useBystander } from './harness.js'
+import { echoApp, expectDocumented, expectDocumentedText, hostileRound, listen, useBystander } from './harness.js'
 
 const newHost = hostsClosedAfterEach()
 const by = useBystander()
@@ -30,6 +30,7 @@ describe('hostile plugin: imports the host does not provide', () => {
         'called wasi_snapshot_preview1.mystery_wasi, which this host does not implement: answered ENOSYS (52)',
         'called elsewhere.fn, which this host does not implement: answered zero',
       ])
+      expectDocumentedText("A stand-in of the import's own type that never traps")
     } finally {
       await target.close()
     }
