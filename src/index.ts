@@ -30,6 +30,7 @@ export type { CallbackMessage, ActionMessage, ActionName, HostcallMessage } from
 export { systemClock } from './host/clock.js'
 export type { Clock, ClockTimer } from './host/clock.js'
 export type { HttpCallout, HttpCalloutResult, HttpCallDispatcher, RedisBridge, RedisInitOptions, RedisCallResult } from './host/services.js'
+export type { CpuLimitMode } from './host/cpu-limit.js'
 export type { SharedDataEntry, SharedDataStore, SharedQueueStore } from './host/services.js'
 export { createMemorySharedData, createMemorySharedQueues, createRedisSharedState, prometheusName, ENVOY_HISTOGRAM_BUCKETS } from './state/index.js'
 export type { RedisSharedState, RedisSharedStateOptions } from './state/index.js'

@@ -15,6 +15,10 @@ export const DEFAULT_MAX_WASM_BYTES = 50 * 1024 * 1024
 export const DEFAULT_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024
 /** Largest `proxy_log` message accepted, longer messages are truncated (not rejected). */
 export const LOG_MESSAGE_MAX_BYTES = 1024 * 1024
+/** Default largest linear memory of one VM (Envoy's 1 GiB); `memory.grow` past it fails. */
+export const DEFAULT_MAX_MEMORY_BYTES = 1024 * 1024 * 1024
+/** Longest stdout/stderr line of a plugin passed to the logger; the rest of the line is counted, not kept. */
+export const WASI_LINE_MAX_BYTES = 64 * 1024
 /**
  * Default largest HTTP callout response body (`limits.maxCalloutResponseBytes`); a larger one ends
  * the call as a reset, as Envoy's `ExceedResponseBufferLimit` does.

@@ -7,7 +7,8 @@ import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
 import { pairsSize, writePairs, type HeaderPair } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
-import type { ContextBase, StreamContext } from './context.js'
+import type { ContextBase, RootContext, StreamContext } from './context.js'
+import { isWatchdogTimeout } from './cpu-limit.js'
 import type { Plugin } from './plugin.js'
 import { ProcExit } from './hostcalls/wasi.js'
 import { callbackStart, publishCallback } from './diagnostics.js'
@@ -33,6 +34,10 @@ export class WasmVm {
   /** Async completions that arrived while the guest ran: delivered once it returns (calls never nest). */
   readonly deferred: Array<() => void> = []
   #tokens = [0, 0, 0, 0]
+  /** Top-level guest calls so far: the CPU limit's deadline is per top-level call (`cpu-limit.ts`). */
+  topCalls = 0
+  /** Set by the CPU limit when a call ran out of time: the trap that follows is reported as such. */
+  cpuExceeded = false
 
   constructor(readonly plugin: Plugin) {}
 
@@ -82,7 +87,7 @@ export class WasmVm {
     const eff = this.effective
     this.current = ctx
     this.effective = ctx
-    this.#depth++
+    if (this.#depth++ === 0) this.topCalls++
     // diagnostics_channel `proxy-wasm-host:callback`: 0 (nothing published) without a subscriber.
     const traced = callbackStart()
     let r: number | undefined
@@ -110,11 +115,19 @@ export class WasmVm {
       return err
     }
     const exit = err instanceof ProcExit
+    if (!exit && (this.cpuExceeded || isWatchdogTimeout(err))) {
+      const e = new PluginFailureError('PWH_ERR_PLUGIN_CPU_LIMIT', this.plugin.name, callback,
+        `plugin "${this.plugin.name}" ran longer than its CPU limit in ${callback} (limits.callbackTimeoutMs: ${this.plugin.cpuLimitMs} ms); its VM is marked failed`,
+        { cause: err })
+      this.failure ??= e
+      return e
+    }
     const e = new PluginFailureError(exit ? 'PWH_ERR_PLUGIN_EXIT' : 'PWH_ERR_PLUGIN_TRAP', this.plugin.name, callback,
       exit
         ? `plugin "${this.plugin.name}" called proc_exit(${(err as ProcExit).exitCode}) in ${callback}; its VM is marked failed`
         : `plugin "${this.plugin.name}" trapped in ${callback}: ${(err as Error)?.message ?? String(err)}; its VM is marked failed`,
       { cause: err })
+    if (exit) e.exitCode = (err as ProcExit).exitCode
     this.failure ??= e
     return e
   }
@@ -174,7 +187,7 @@ export class WasmVm {
   #flush(): void {
     for (const root of this.pendingDelete) {
       this.pendingDelete.delete(root)
-      this.plugin.deleteRoot()
+      this.plugin.deleteRoot(root as RootContext)
     }
     if (this.#touched.size !== 0) {
       const list = [...this.#touched]

@@ -2,8 +2,9 @@
  * WASI providers: the default sandbox (ABI §9), Node's `node:wasi`, `@wasmer/wasi`, or a custom one.
  * @module
  */
+import { WASI_LINE_MAX_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError } from '../errors.js'
-import { createSandboxWasi } from './hostcalls/wasi.js'
+import { createSandboxWasi, ProcExit } from './hostcalls/wasi.js'
 import type { Plugin } from './plugin.js'
 import type { WasmVm } from './vm.js'
 
@@ -32,6 +33,11 @@ export interface WasiSetup {
   afterCall?(vm?: WasmVm): void
 }
 
+/** `proc_exit` for every provider: unwinds the guest; the VM fails with `PWH_ERR_PLUGIN_EXIT` and the code. */
+const procExit = (code: number): never => {
+  throw new ProcExit(code >>> 0)
+}
+
 /** @internal */
 export async function setupWasi(option: WasiOption | undefined, env: Record<string, string>, args: string[]): Promise<WasiSetup> {
   const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
@@ -42,23 +48,11 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create(plugin, vm) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
-        const write = writer(plugin, vm)
-        const pending: Record<1 | 2, string> = { 1: '', 2: '' }
-        const lineWrite = (fd: 1 | 2, text: string) => {
-          const all = pending[fd] + text
-          const lines = all.split('\n')
-          pending[fd] = lines.pop()!
-          for (const line of lines) write(fd, line)
-        }
-        flushes.set(vm, () => {
-          for (const fd of [1, 2] as const) {
-            if (pending[fd]) write(fd, pending[fd])
-            pending[fd] = ''
-          }
-        })
-        const fns = createSandboxWasi({ memory: () => vm.memory, write: lineWrite, env: envList, args, clock: plugin.clock })
+        const lines = lineBuffers(writer(plugin, vm))
+        flushes.set(vm, lines.flush)
+        const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock: plugin.clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
-        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: () => flushes.get(vm)?.() }
+        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: lines.flush }
       },
       afterCall(vm) {
         if (vm) flushes.get(vm)?.()
@@ -70,15 +64,21 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create() {
         const wasi = new WASI({ version: 'preview1', args, env, returnOnExit: true })
+        // proc_exit fails the VM with its code, as in the sandbox (node:wasi would end the call or the process).
+        const fns = { ...wasi.wasiImport, proc_exit: procExit }
         return {
-          imports: { wasi_snapshot_preview1: wasi.wasiImport, wasi_unstable: wasi.wasiImport },
+          imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
           start(instance) {
             if (typeof instance.exports._initialize === 'function' || typeof instance.exports._start !== 'function') {
               wasi.initialize(instance)
               if (typeof instance.exports.main === 'function') (instance.exports.main as (a: number, b: number) => number)(0, 0)
             } else {
-              const code = wasi.start(instance)
-              if (code !== 0) throw new Error(`_start exited with code ${code}`)
+              try {
+                wasi.start(instance)
+              } catch (err) {
+                // A command's main returning ends with proc_exit(0): start-up is done.
+                if (!(err instanceof ProcExit && err.exitCode === 0)) throw err
+              }
             }
             return true
           },
@@ -98,18 +98,18 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create(plugin, vm) {
         const wasi = new mod.WASI({ env, args })
-        const write = writer(plugin, vm)
+        const lines = lineBuffers(writer(plugin, vm))
         const ns = wasi.getImports(moduleOf(plugin)) as WebAssembly.Imports
         const fns = (ns.wasi_snapshot_preview1 ?? ns.wasi_unstable) as WebAssembly.ModuleImports
         const flush = () => {
-          const out = wasi.getStdoutString()
-          const err = wasi.getStderrString()
-          for (const line of out.split('\n').filter(Boolean)) write(1, line)
-          for (const line of err.split('\n').filter(Boolean)) write(2, line)
+          lines.push(1, wasi.getStdoutBuffer())
+          lines.push(2, wasi.getStderrBuffer())
+          lines.flush()
         }
         drains.set(vm, flush)
+        const bound = { ...fns, proc_exit: procExit }
         return {
-          imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
+          imports: { wasi_snapshot_preview1: bound, wasi_unstable: bound },
           start(instance) {
             wasi.instantiate(instance, {})
             return false
@@ -131,6 +131,65 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     }
   }
   throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `unknown wasi option ${JSON.stringify(option)}: use 'sandbox', 'node', 'wasmer' or a provider object`)
+}
+
+/**
+ * Line buffers for stdout and stderr: each complete line goes to `emit`, a line longer than
+ * {@link WASI_LINE_MAX_BYTES} is cut there (the rest of it is counted and said so), `flush` emits
+ * what is pending after a guest call. Linear in what the plugin writes, bounded in memory.
+ * @internal
+ */
+export function lineBuffers(emit: (fd: 1 | 2, text: string) => void): { push(fd: 1 | 2, bytes: Uint8Array): void; flush(): void } {
+  const state = { 1: new LineBuffer(), 2: new LineBuffer() }
+  return {
+    push(fd, bytes) {
+      const b = state[fd]
+      let start = 0
+      for (;;) {
+        const nl = bytes.indexOf(10, start)
+        b.take(bytes.subarray(start, nl < 0 ? bytes.byteLength : nl))
+        if (nl < 0) return
+        emit(fd, b.line())
+        start = nl + 1
+      }
+    },
+    flush() {
+      for (const fd of [1, 2] as const) if (state[fd].pending) emit(fd, state[fd].line())
+    },
+  }
+}
+
+const utf8 = new TextDecoder()
+
+class LineBuffer {
+  #parts: Uint8Array[] = []
+  #kept = 0
+  #dropped = 0
+
+  get pending(): boolean {
+    return this.#kept > 0 || this.#dropped > 0
+  }
+
+  take(part: Uint8Array): void {
+    const room = WASI_LINE_MAX_BYTES - this.#kept
+    if (part.byteLength <= room) {
+      if (part.byteLength) this.#parts.push(part.slice())
+      this.#kept += part.byteLength
+      return
+    }
+    if (room > 0) this.#parts.push(part.slice(0, room))
+    this.#kept += Math.max(room, 0)
+    this.#dropped += part.byteLength - Math.max(room, 0)
+  }
+
+  line(): string {
+    const bytes = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts)
+    const text = utf8.decode(bytes) + (this.#dropped ? ` … [line cut at ${WASI_LINE_MAX_BYTES} bytes, ${this.#dropped} more bytes dropped]` : '')
+    this.#parts = []
+    this.#kept = 0
+    this.#dropped = 0
+    return text
+  }
 }
 
 const modules = new WeakMap<Plugin, WebAssembly.Module>()
