@@ -12,6 +12,7 @@ import { systemClock, type Clock } from './clock.js'
 import { DEFAULT_CALLBACK_TIMEOUT_MS, type CpuLimitMode } from './cpu-limit.js'
 import { consequenceOf, unimplementedImports } from './import-stubs.js'
 import { instrument } from './instrument.js'
+import { resolveStateLimits, type StateLimitOptions } from './state-limits.js'
 import { RewriteError, type ImportEntry } from './wasm-rewrite/index.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
@@ -35,8 +36,8 @@ export interface HostOptions {
   logger?: LoggerLike
   /** WASI provider for every plugin (default `'sandbox'`). */
   wasi?: WasiOption
-  /** Caps. */
-  limits?: {
+  /** Caps (the state caps: see {@link StateLimitOptions} and `docs/isolation.md`). */
+  limits?: StateLimitOptions & {
     /** Largest accepted binary in bytes (default 50 MB, MSE's limit). */
     maxWasmBytes?: number
     /**
@@ -255,6 +256,7 @@ export class WasmPluginHost {
       sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
       sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
       metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
+      limits: resolveStateLimits(options.limits, limit),
     }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)

@@ -11,6 +11,7 @@ import type { ImportEntry } from './wasm-rewrite/index.js'
 import { cancelPending, startVm, stopTick, type StartedVm } from './vm-start.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore, UpstreamHostsSource } from './services.js'
 import type { PluginMetrics } from '../state/metrics.js'
+import type { StateLimits } from './state-limits.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
 import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './logger.js'
@@ -34,6 +35,8 @@ export interface HostServices {
   sharedData?: SharedDataStore
   sharedQueues?: SharedQueueStore
   metrics?: PluginMetrics
+  /** Caps of shared data, queues and metrics (`limits.maxSharedData*` …). */
+  limits?: StateLimits
 }
 
 /** Everything a {@link Plugin} needs from its host. @internal */

@@ -116,6 +116,34 @@ export interface SharedDataEntry {
 }
 
 /**
+ * Caps on what plugins of one `vm_id` keep in shared data; the host passes its `limits` with every
+ * write (0: no cap). Only writes that would grow past a cap are refused: an overwrite that does not
+ * grow the total always succeeds.
+ */
+export interface SharedDataLimits {
+  /** Bytes of keys and values (`limits.maxSharedDataBytes`). */
+  maxBytes: number
+  /** Number of keys (`limits.maxSharedDataKeys`). */
+  maxKeys: number
+}
+
+/**
+ * Caps on what plugins of one `vm_id` keep in shared queues (0: no cap), passed with every
+ * register and enqueue.
+ */
+export interface SharedQueueLimits {
+  /** Queues registered (`limits.maxSharedQueues`). */
+  maxQueues: number
+  /** Items waiting to be dequeued, over all queues of the `vm_id` (`limits.maxSharedQueueItems`). */
+  maxItems: number
+  /** Bytes of the waiting items and of the queue names (`limits.maxSharedQueueBytes`). */
+  maxBytes: number
+}
+
+/** The cap a shared-state write ran into: the `max…` field of {@link SharedDataLimits} / {@link SharedQueueLimits}. */
+export type SharedStateLimit = 'bytes' | 'keys' | 'queues' | 'items'
+
+/**
  * Shared data (`proxy_get_shared_data` / `proxy_set_shared_data`, ABI §2.10): a key-value store per
  * `vm_id` with compare-and-swap. Calls are synchronous (hostcalls are); a store that cannot answer
  * throws, and the plugin gets `InternalFailure`.
@@ -129,9 +157,11 @@ export interface SharedDataStore {
   /**
    * Writes a key: `cas` 0 writes unconditionally; otherwise the write happens only when the key is
    * new or its CAS is still `cas`. Every write gets a new CAS from one counter (from 1, never 0).
-   * @returns `true` when written, `false` on a CAS mismatch
+   * @param limits - the caps of `vmId` (a store that ignores them has none)
+   * @returns `true` when written, `false` on a CAS mismatch, or the cap that refused the write
+   * (nothing written)
    */
-  set(vmId: string, key: string, value: Buffer, cas: number): boolean
+  set(vmId: string, key: string, value: Buffer, cas: number, limits?: SharedDataLimits): boolean | 'bytes' | 'keys'
   /** Releases connections or threads (called by the host that created the store). */
   close?(): void
 }
@@ -144,9 +174,10 @@ export interface SharedQueueStore {
   /**
    * Creates or reopens queue `(vmId, name)` and makes `onReady` its receiver (replacing the last one).
    * @param onReady - called asynchronously once per item enqueued (from any process for shared stores)
-   * @returns the queue id
+   * @param limits - the caps of `vmId`; reopening a queue is never refused
+   * @returns the queue id, or the cap that refused a new queue (its name counts as bytes)
    */
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number
+  register(vmId: string, name: string, onReady: (queueId: number) => void, limits?: SharedQueueLimits): number | 'queues' | 'bytes'
   /**
    * Finds an existing queue.
    * @returns its id, or `undefined` when no one registered it
@@ -154,9 +185,10 @@ export interface SharedQueueStore {
   resolve(vmId: string, name: string): number | undefined
   /**
    * Appends an item and schedules the receiver's `onReady`.
-   * @returns `false` when the id is unknown
+   * @param limits - the caps of the queue's `vm_id`
+   * @returns `false` when the id is unknown, or the cap that refused the item (nothing enqueued)
    */
-  enqueue(queueId: number, value: Buffer): boolean
+  enqueue(queueId: number, value: Buffer, limits?: SharedQueueLimits): boolean | 'items' | 'bytes'
   /**
    * Takes the oldest item.
    * @returns the item, `null` when the queue is empty, `undefined` when the id is unknown
