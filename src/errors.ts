@@ -38,7 +38,7 @@ export const ErrorCodes = {
   PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
   // testing (proxy-wasm-host/testing)
   PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',
-  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout that has no timeout (`timeout_ms` 0).',
+  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout or Redis call that has no timeout (`timeout_ms` 0).',
   PWH_ERR_TESTING_STREAM_DONE: 'A stream tester was used after its `done()`.',
   PWH_ERR_TESTING_CLOSED: 'A tester was used after its `close()`.',
 } as const

@@ -87,6 +87,22 @@ export interface RedisInitOptions {
 /** The result of one Redis call: the raw RESP bytes of exactly one reply, or a failure. */
 export type RedisCallResult = { ok: true; reply: Buffer } | { ok: false; reason: string }
 
+/** What the host tells a {@link RedisBridge} about one call. */
+export interface RedisCallInfo {
+  /** Name of the calling plugin (for logs). */
+  plugin: string
+  /** The token the plugin received. */
+  token: number
+  /** Aborted when the host gives up on the call: its timeout passed, or the root context shut down. */
+  signal: AbortSignal
+  /**
+   * The per-operation timeout of the plugin's `proxy_redis_init` for this cluster, in ms (0: none
+   * given). The host enforces it on its own clock: once it passes, the plugin gets the failed call
+   * (status 1) and `signal` is aborted.
+   */
+  timeoutMs: number
+}
+
 /**
  * Sends raw RESP commands to Redis clusters for plugins (Higress `proxy_redis_*`). `owner` is an
  * opaque object standing for one plugin root context: clients and credentials are kept per owner and
@@ -102,7 +118,7 @@ export interface RedisBridge {
    * Sends `query` (a RESP command, unchanged) to `cluster`.
    * @returns the reply, or `undefined` at once when `cluster` names nothing known (`BadArgument`)
    */
-  call(owner: object, cluster: string, query: Buffer, info: { plugin: string; token: number; signal: AbortSignal }): Promise<RedisCallResult> | undefined
+  call(owner: object, cluster: string, query: Buffer, info: RedisCallInfo): Promise<RedisCallResult> | undefined
   /** Forgets `owner`'s clients (its root context shut down). */
   release(owner: object): void
 }

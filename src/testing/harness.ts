@@ -65,7 +65,7 @@ export class Harness {
     this.clock = c === 'fake' ? createFakeClock(options.startTime === undefined ? {} : { now: options.startTime }) : c === 'system' ? systemClock : c
     this.logCapture = new LogCapture(options.logLevel ?? 'trace', isTruthy(process.env.PWH_TEST_LOGS))
     this.http = new HttpCallRecorder(this.clock, options.upstreams ? { upstreams: options.upstreams } : {})
-    this.redis = new RedisCallRecorder(options.redisClusters ? { clusters: options.redisClusters } : {})
+    this.redis = new RedisCallRecorder({ clock: this.clock, ...(options.redisClusters ? { clusters: options.redisClusters } : {}) })
     this.pauseTimeoutMs = options.pauseTimeoutMs ?? 60_000
     const hostOptions: HostOptions = {
       compileCache,
