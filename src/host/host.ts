@@ -283,6 +283,11 @@ export class WasmPluginHost {
     return this.#services.metrics!.registry
   }
 
+  /** @internal the plugins' stats by the names they defined, exported or not (the test kit reads them). */
+  get pluginMetrics(): PluginMetrics {
+    return this.#services.metrics!
+  }
+
   /**
    * The names this host resolves (`upstreams` and `resolvers`): the gateway and the Redis bridge
    * resolve cluster names here too.

@@ -119,12 +119,13 @@ export class PluginMetrics {
   }
 
   /**
-   * The stat a plugin defined as `name`, whether or not it is exported (a counter first, then a
-   * gauge, then a histogram of that name).
-   * @returns the stat, or `undefined` when no plugin defined it
+   * The stat a plugin defined as `name`, whether or not it is exported, read synchronously.
+   * @param type - the stat's type; by default a counter, else a gauge, else a histogram of that name
+   * @returns the stat, or `undefined` when no plugin defined it (or it got a null stat past a cap)
    */
-  find(name: string): MetricEntry | undefined {
+  find(name: string, type?: MetricType): MetricEntry | undefined {
     const m = this.#byName
+    if (type !== undefined) return m.get(`${type}:${name}`)
     return m.get(`${MetricType.Counter}:${name}`) ?? m.get(`${MetricType.Gauge}:${name}`) ?? m.get(`${MetricType.Histogram}:${name}`)
   }
 

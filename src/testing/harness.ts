@@ -44,8 +44,13 @@ export interface TesterOptions {
   wasi?: WasiOption
   /** Host functions for `proxy_call_foreign_function`. */
   foreignFunctions?: Record<string, ForeignFunction>
-  /** Host limits. */
+  /**
+   * Host limits, as `new WasmPluginHost({ limits })`: CPU and memory of the VMs, body buffers,
+   * callout responses, and the state caps (`maxSharedDataBytes`, `maxMetrics` …).
+   */
   limits?: HostOptions['limits']
+  /** Refuse plugins importing hostcalls the host answers `Unimplemented` (`PWH_ERR_PLUGIN_UNIMPLEMENTED`), as the host option. */
+  strictHostcalls?: boolean
 }
 
 /** @internal */
@@ -79,6 +84,7 @@ export class Harness {
     if (options.wasi !== undefined) hostOptions.wasi = options.wasi
     if (options.foreignFunctions) hostOptions.foreignFunctions = options.foreignFunctions
     if (options.limits) hostOptions.limits = options.limits
+    if (options.strictHostcalls !== undefined) hostOptions.strictHostcalls = options.strictHostcalls
     this.host = new WasmPluginHost(hostOptions)
     registry.add(this)
     for (const fn of watchers) fn(this)

@@ -158,16 +158,31 @@ describe('Redis (faked): timeouts and shutdown', () => {
 })
 
 describe('metrics and shared data', () => {
-  it('counter, gauge and histogram by the names the plugin defined; Prometheus text', async () => {
+  it('counter, gauge and histogram by the names the plugin defined, synchronously; what prom-client exports; Prometheus text', async () => {
     t = await createPluginTester(fixture('go', 'metrics'))
     await t.request({ headers: { host: 'a', 'x-gauge-add': '5', 'x-record': '7' } })
     await t.request({ headers: { host: 'a', 'x-gauge-add': '-2', 'x-record': '3' } })
-    expect(await t.metrics.get('demo.requests_total')).toBe(2)
-    expect(await t.metrics.get('demo.inflight')).toBe(3)
-    expect(await t.metrics.histogram('demo.latency_ms')).toEqual({ count: 2, sum: 10 })
-    expect(await t.metrics.get('9lives')).toBeUndefined()
-    expect(await t.metrics.get('no.such')).toBeUndefined()
+    expect(t.metrics.get('demo.requests_total')).toBe(2)
+    expect(t.metrics.get('demo.inflight')).toBe(3)
+    expect(t.metrics.get('demo.latency_ms')).toBe(2)
+    expect(t.metrics.histogram('demo.latency_ms')).toEqual({ count: 2, sum: 10 })
+    expect(t.metrics.histogram('demo.requests_total')).toBeUndefined()
+    // A name Envoy does not export is still read by the name the plugin defined (+2 per request).
+    expect(t.metrics.get('9lives')).toBe(4)
+    expect(t.metrics.get('no.such')).toBeUndefined()
+    // The prom-client path: the exported names only.
+    expect(await t.metrics.exported('demo.requests_total')).toBe(2)
+    expect(await t.metrics.exported('demo.latency_ms')).toBe(2)
+    expect(await t.metrics.exported('9lives')).toBeUndefined()
     expect(await t.metrics.text()).toMatch(/^demo_requests_total 2$/m)
+  })
+
+  it('metrics past limits.maxMetrics read as undefined: their null stats count nothing', async () => {
+    t = await createPluginTester(fixture('go', 'metrics'), { limits: { maxMetrics: 2 } })
+    await t.request({ headers: { host: 'a', 'x-record': '7' } })
+    expect([t.metrics.get('demo.requests_total'), t.metrics.get('demo.inflight')]).toEqual([1, 1])
+    expect([t.metrics.histogram('demo.latency_ms'), t.metrics.get('9lives')]).toEqual([undefined, undefined])
+    expect(t).toHaveLogged('warn', 'limits.maxMetrics (2) reached')
   })
 
   it('shared data seeded by the test, read by the plugin, and the plugin\'s writes read back', async () => {
