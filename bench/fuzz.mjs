@@ -1,8 +1,9 @@
 // 1 M hostcalls with random arguments (bench/fuzz-module.mjs: every env hostcall of the host, its
 // ABI signature, biased random arguments), through a real pipeline. Prints progress with RSS every
-// 10 %, and fails (exit 1) when an exception escaped or a VM failed. Memory grows with what the
-// plugin stores: shared data, shared queues and metrics keep every key, item and metric a plugin
-// creates (as in Envoy); the heap left after the run is printed next to the RSS growth.
+// 10 %, and fails (exit 1) when an exception escaped or a VM failed. What the plugin stores in
+// shared data, shared queues and metrics is kept up to the host's state caps (limits.maxSharedData*,
+// limits.maxSharedQueue*, limits.maxMetrics; docs/isolation.md); the heap left after the run is
+// printed next to the RSS growth.
 // Usage: npm run build && node bench/fuzz.mjs   (FUZZ_CALLS, default 1000000; FUZZ_SEED)
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
