@@ -3,7 +3,7 @@
  * @module proxy-wasm-host
  */
 export { WasmPluginHost } from './host/host.js'
-export type { HostOptions, PluginOptions, WasmSource, CompiledPlugin, PluginPhaseName } from './host/host.js'
+export type { HostOptions, HostLimits, PluginOptions, WasmSource, CompiledPlugin, PluginPhaseName } from './host/host.js'
 export { Plugin } from './host/plugin.js'
 export type { PluginPhase, FailStrategy, ForeignFunction } from './host/plugin.js'
 export { HeaderMap } from './host/header-map.js'
@@ -23,6 +23,7 @@ export { WasmResult, LogLevel, MapType, BufferType, StreamType, HeaderAction, Da
 export type { AbiVersion, LogLevelName } from './abi/enums.js'
 export { higressConfig, readPipelineConfig, loadPipelineConfig } from './pipeline/config.js'
 export type { MatchRule, ConfigShape, ConfigLoadOptions, DeclaredPlugin, DeclaredChain, PipelineDeclaration } from './pipeline/config.js'
+export type { DeclaredHostSettings } from './pipeline/config-isolation.js'
 export { LOG_LEVEL_NAMES } from './abi/enums.js'
 export type { HeaderPair } from './abi/pairs.js'
 export { DIAGNOSTICS_CHANNELS } from './host/diagnostics.js'

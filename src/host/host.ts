@@ -12,7 +12,7 @@ import { systemClock, type Clock } from './clock.js'
 import { DEFAULT_CALLBACK_TIMEOUT_MS, type CpuLimitMode } from './cpu-limit.js'
 import { consequenceOf, unimplementedImports } from './import-stubs.js'
 import { instrument } from './instrument.js'
-import { resolveStateLimits, type StateLimitOptions } from './state-limits.js'
+import { resolveStateLimits, STATE_LIMIT_DEFAULTS, type StateLimitOptions } from './state-limits.js'
 import { RewriteError, type ImportEntry } from './wasm-rewrite/index.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
@@ -126,6 +126,9 @@ export interface HostOptions {
    */
   metricsRegistry?: Registry
 }
+
+/** Every limit of {@link HostOptions.limits}, as a host runs with them (see {@link WasmPluginHost.limits}). */
+export type HostLimits = Readonly<Required<NonNullable<HostOptions['limits']>>>
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
 export type WasmSource = string | URL | Uint8Array
@@ -281,6 +284,26 @@ export class WasmPluginHost {
    */
   get metricsRegistry(): Registry {
     return this.#services.metrics!.registry
+  }
+
+  /**
+   * The limits this host runs with, defaults filled in (0: a limit turned off).
+   * @example
+   * ```ts
+   * new WasmPluginHost({ limits: { maxMetrics: 500 } }).limits.callbackTimeoutMs // 1000
+   * ```
+   */
+  get limits(): HostLimits {
+    const l = this.#options.limits ?? {}
+    const state = this.#services.limits!
+    return {
+      maxWasmBytes: l.maxWasmBytes ?? DEFAULT_MAX_WASM_BYTES,
+      bufferLimitBytes: l.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+      callbackTimeoutMs: this.#cpuLimitMs,
+      maxMemoryBytes: this.#maxMemoryBytes,
+      maxCalloutResponseBytes: l.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
+      ...(Object.fromEntries(Object.keys(STATE_LIMIT_DEFAULTS).map((k) => [k, state[k as keyof StateLimitOptions]])) as Required<StateLimitOptions>),
+    }
   }
 
   /** @internal the plugins' stats by the names they defined, exported or not (the test kit reads them). */

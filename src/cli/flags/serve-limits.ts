@@ -14,10 +14,10 @@ export const limitFlags: FlagGroup<ServeOptions> = {
     'strict-hostcalls': { type: 'boolean', help: 'refuse plugins that import hostcalls this host answers Unimplemented\n(instead of a warning)' },
   },
   apply(args, opts) {
-    const callbackTimeoutMs = args.integer('cpu-limit-ms', 0, 2 ** 31 - 1, 1000)!
-    const mib = args.integer('max-memory-mb', 0, 65536, 1024)!
+    // Only the flags given: a pipeline file's limits: (serve --config) apply where no flag says otherwise.
     const host = (opts.hostOptions ??= {})
-    host.limits = { ...host.limits, callbackTimeoutMs, maxMemoryBytes: mib * 1024 * 1024 }
+    if (args.has('cpu-limit-ms')) host.limits = { ...host.limits, callbackTimeoutMs: args.integer('cpu-limit-ms', 0, 2 ** 31 - 1)! }
+    if (args.has('max-memory-mb')) host.limits = { ...host.limits, maxMemoryBytes: args.integer('max-memory-mb', 0, 65536)! * 1024 * 1024 }
     if (args.flag('strict-hostcalls')) host.strictHostcalls = true
   },
 }
