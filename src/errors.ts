@@ -26,6 +26,11 @@ export const ErrorCodes = {
   PWH_ERR_EXCHANGE_STATE: 'An exchange method was called out of order (e.g. body after end of stream).',
   PWH_ERR_EXCHANGE_ABORTED: 'The exchange was aborted before it completed.',
   PWH_ERR_BUFFER_LIMIT: 'A body buffered for a plugin exceeded the buffer limit (413 for requests, 500 for responses).',
+  // Isolation: CPU and memory limits, plugins refused for what they import.
+  PWH_ERR_PLUGIN_CPU_LIMIT: 'A guest call ran longer than `limits.callbackTimeoutMs`; its VM is marked failed.',
+  PWH_ERR_PLUGIN_MEMORY_LIMIT: 'The module\'s initial memory is larger than `limits.maxMemoryBytes`.',
+  PWH_ERR_PLUGIN_UNIMPLEMENTED: 'With `strictHostcalls`, the plugin imports hostcalls this host answers `Unimplemented`.',
+  PWH_ERR_PLUGIN_UNSUPPORTED: 'The module does something the host refuses to run (a blocking wait on shared memory).',
   // Upstreams (callouts, resolvers)
   PWH_ERR_UPSTREAM_RESOLVE: 'A resolver could not list the endpoints of an upstream name (registry unreachable, access denied, DNS server silent).',
   // Redis, shared state, metrics, workers
@@ -33,7 +38,7 @@ export const ErrorCodes = {
   PWH_ERR_REDIS_TARGET: 'A `redis.clusters` target (or `redis.fallback`) is not a usable redis:// URL or node list.',
   // testing (proxy-wasm-host/testing)
   PWH_ERR_TESTING_CALL_SETTLED: 'A recorded callout or Redis call was answered twice, or after the host gave up on it.',
-  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout that has no timeout (`timeout_ms` 0).',
+  PWH_ERR_TESTING_CALL_NO_TIMEOUT: '`fail(\'timeout\')` on a recorded callout or Redis call that has no timeout (`timeout_ms` 0).',
   PWH_ERR_TESTING_STREAM_DONE: 'A stream tester was used after its `done()`.',
   PWH_ERR_TESTING_CLOSED: 'A tester was used after its `close()`.',
 } as const
@@ -64,9 +69,11 @@ export class PluginFailureError extends ProxyWasmHostError {
   readonly plugin: string
   /** The export that was running (e.g. `proxy_on_request_headers`). */
   readonly callback: string
+  /** For `PWH_ERR_PLUGIN_EXIT`: the code the plugin gave `proc_exit`. */
+  exitCode?: number
 
   /**
-   * @param code - `PWH_ERR_PLUGIN_TRAP`, `PWH_ERR_PLUGIN_EXIT` or `PWH_ERR_PLUGIN_FAILED`
+   * @param code - `PWH_ERR_PLUGIN_TRAP`, `PWH_ERR_PLUGIN_EXIT`, `PWH_ERR_PLUGIN_CPU_LIMIT` or `PWH_ERR_PLUGIN_FAILED`
    * @param plugin - plugin name
    * @param callback - export name
    * @param message - description

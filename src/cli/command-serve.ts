@@ -16,6 +16,7 @@ import { pluginFlags } from './flags/serve-plugins.js'
 import { routeFlags } from './flags/serve-routes.js'
 import { upstreamFlags } from './flags/serve-upstream.js'
 import { scaleFlags } from './flags/serve-scale.js'
+import { limitFlags } from './flags/serve-limits.js'
 import { serveScaled } from './workers.js'
 import { serve, type ServeOptions, type Serving } from './serve.js'
 
@@ -45,6 +46,7 @@ export const serveCommand: Command<ServeOptions> = {
     listenFlags,
     devFlags,
     scaleFlags,
+    limitFlags,
   ],
   init: (env) => ({
     plugins: [],

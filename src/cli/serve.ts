@@ -21,6 +21,7 @@ import { DIAGNOSTICS_CHANNELS, type ActionMessage, type CallbackMessage, type Ho
 import type { LogSource, PluginLogger } from '../host/logger.js'
 import type { FailStrategy, Plugin } from '../host/plugin.js'
 import { PluginPipeline } from '../pipeline/pipeline.js'
+import { loadDeclaration, readPipelineConfig } from '../pipeline/config.js'
 import { createEchoUpstream } from '../adapters/node/echo.js'
 import { createGatewayHandler, type GatewayHandler } from '../adapters/node/gateway.js'
 import type { ScaleOptions } from './workers.js'
@@ -141,10 +142,14 @@ async function readPluginConfig(file: string): Promise<string | Record<string, u
 
 /** Loads one generation of plugins on a fresh host. */
 async function loadGeneration(opts: ServeOptions): Promise<{ host: WasmPluginHost; pipeline: PluginPipeline; files: string[] }> {
-  const host = new WasmPluginHost({ ...opts.hostOptions, logger: opts.logger, ...(opts.upstreams ? { upstreams: opts.upstreams } : {}) })
+  // A pipeline file's limits: make the host; the limit flags given on the command line win.
+  const decl = opts.config ? await readPipelineConfig(opts.config) : undefined
+  const fileLimits = decl?.host?.limits
+  const limits = fileLimits ? { limits: { ...fileLimits, ...opts.hostOptions?.limits } } : {}
+  const host = new WasmPluginHost({ ...opts.hostOptions, ...limits, logger: opts.logger, ...(opts.upstreams ? { upstreams: opts.upstreams } : {}) })
   try {
     if (opts.config) {
-      const pipeline = await PluginPipeline.fromConfig(host, opts.config)
+      const pipeline = new PluginPipeline(host, await loadDeclaration(host, decl!, opts.config))
       return { host, pipeline, files: [resolve(opts.config), ...host.plugins.map((p) => p.source)] }
     }
     const specs = opts.plugins.length ? opts.plugins : [{ file: opts.demo }]

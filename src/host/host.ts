@@ -6,9 +6,14 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ABI_MARKERS, type AbiVersion, type LogLevelName } from '../abi/enums.js'
-import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
+import { DEFAULT_BUFFER_LIMIT_BYTES, DEFAULT_MAX_CALLOUT_RESPONSE_BYTES, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_WASM_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
 import { systemClock, type Clock } from './clock.js'
+import { DEFAULT_CALLBACK_TIMEOUT_MS, type CpuLimitMode } from './cpu-limit.js'
+import { consequenceOf, unimplementedImports } from './import-stubs.js'
+import { instrument } from './instrument.js'
+import { resolveStateLimits, STATE_LIMIT_DEFAULTS, type StateLimitOptions } from './state-limits.js'
+import { RewriteError, type ImportEntry } from './wasm-rewrite/index.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore } from './services.js'
 import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
@@ -32,12 +37,27 @@ export interface HostOptions {
   logger?: LoggerLike
   /** WASI provider for every plugin (default `'sandbox'`). */
   wasi?: WasiOption
-  /** Caps. */
-  limits?: {
+  /** Caps (the state caps: see {@link StateLimitOptions} and `docs/isolation.md`). */
+  limits?: StateLimitOptions & {
     /** Largest accepted binary in bytes (default 50 MB, MSE's limit). */
     maxWasmBytes?: number
-    /** Per-stream body buffer limit in bytes (default 32 MiB); over it a request gets 413, a response 500. */
+    /**
+     * Per-stream body buffer limit in bytes (default 32 MiB); over it a request gets 413, a
+     * response 500. Bodies plugins grow with `proxy_set_buffer_bytes` are held to it too.
+     */
     bufferLimitBytes?: number
+    /**
+     * CPU limit of one guest call in ms (default 1000; 0 turns it off): a callback, tick or
+     * start-up step running longer is stopped, its VM marked failed (`PWH_ERR_PLUGIN_CPU_LIMIT`)
+     * and the plugin's fail strategy applies; the rest of the process keeps serving. Enforced by
+     * fuel the host adds to the module at load (see `docs/isolation.md`).
+     */
+    callbackTimeoutMs?: number
+    /**
+     * Largest linear memory of one VM in bytes (default 1 GiB, Envoy's; 0 turns the cap off):
+     * `memory.grow` past it fails, as the guest's allocator expects.
+     */
+    maxMemoryBytes?: number
     /**
      * Largest HTTP callout response body in bytes (default 16 MiB); a larger one ends the call as a
      * reset (the plugin sees a failed call, `proxy_get_status` 11 `reset`), as Envoy's response
@@ -45,6 +65,11 @@ export interface HostOptions {
      */
     maxCalloutResponseBytes?: number
   }
+  /**
+   * Refuse plugins that import hostcalls this host answers `Unimplemented`
+   * (`PWH_ERR_PLUGIN_UNIMPLEMENTED`) instead of warning (default false).
+   */
+  strictHostcalls?: boolean
   /**
    * What the upstream names of HTTP callouts mean, exactly as plugins write them: an Envoy cluster
    * (`outbound|80||auth.static`), a Higress service, a Kong `host:port` → one URL or several
@@ -75,8 +100,9 @@ export interface HostOptions {
   /** Advanced: the transport of Redis calls, replacing the one built from `redis` (the test kit passes a recorder). */
   redisBridge?: RedisBridge
   /**
-   * Compiled modules by SHA-256, shared by the hosts given the same map (the test kit shares one
-   * per process, so that each tester does not compile the same binary again). Default: per host.
+   * Compiled modules by SHA-256 (and the limits that shape the rewritten binary), shared by the
+   * hosts given the same map (the test kit shares one per process, so that each tester does not
+   * compile the same binary again). Default: per host.
    * @internal
    */
   compileCache?: Map<string, Promise<CompiledPlugin>>
@@ -101,6 +127,9 @@ export interface HostOptions {
    */
   metricsRegistry?: Registry
 }
+
+/** Every limit of {@link HostOptions.limits}, as a host runs with them (see {@link WasmPluginHost.limits}). */
+export type HostLimits = Readonly<Required<NonNullable<HostOptions['limits']>>>
 
 /** Where a plugin binary comes from: a file path, a `file:`/`http(s):` URL, or the bytes. */
 export type WasmSource = string | URL | Uint8Array
@@ -146,6 +175,12 @@ export interface PluginOptions {
    * binary is refused with `PWH_ERR_PLUGIN_CHECKSUM` before anything runs.
    */
   sha256?: string
+  /** Refuse the plugin when it imports hostcalls this host answers `Unimplemented` (default: the host's `strictHostcalls`). */
+  strictHostcalls?: boolean
+  /** Higress `rebuildAfterRequests`: start a new VM after this many requests; running ones finish on the old VM (default 0: never). */
+  rebuildAfterRequests?: number
+  /** Higress `rebuildMaxMemoryBytes`: start a new VM once the VM's memory is larger (default 0: never). */
+  rebuildMaxMemoryBytes?: number
 }
 
 /** A validated, compiled binary. */
@@ -160,6 +195,10 @@ export interface CompiledPlugin {
   size: number
   /** SHA-256 of the bytes, lower-case hex. */
   sha256: string
+  /** How the CPU limit is enforced: fuel added at load, the watchdog fallback, or off. */
+  cpuLimit: CpuLimitMode
+  /** @internal the module's imports with their signatures, when decoded. */
+  imports?: ImportEntry[] | undefined
 }
 
 /**
@@ -184,16 +223,21 @@ export class WasmPluginHost {
   readonly #services: HostServices
   readonly #upstreams: Upstreams
   #ownDispatcher: ClosableHttpDispatcher | undefined
+  readonly #cpuLimitMs: number
+  readonly #maxMemoryBytes: number
 
   /**
    * @param options - logger, WASI provider, limits, upstreams and resolvers, Redis targets, shared
    * state stores, foreign functions, failure callback
-   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one,
-   * `sharedData` / `sharedQueues` is neither `'memory'` nor a store, or `logger` is neither pino-,
-   * console- nor `{ log }`-shaped; `PWH_ERR_REDIS_TARGET` when a `redis` target cannot be read
+   * @throws `PWH_ERR_CONFIG_INVALID` when an upstream is not an http(s) URL, a resolver is not one, a
+   * limit is not a number of 0 or more, `sharedData` / `sharedQueues` is neither `'memory'` nor a
+   * store, or `logger` is neither pino-, console- nor `{ log }`-shaped; `PWH_ERR_REDIS_TARGET` when a
+   * `redis` target cannot be read
    */
   constructor(options: HostOptions = {}) {
     this.#options = options
+    this.#cpuLimitMs = limit(options.limits?.callbackTimeoutMs, DEFAULT_CALLBACK_TIMEOUT_MS, 'limits.callbackTimeoutMs')
+    this.#maxMemoryBytes = limit(options.limits?.maxMemoryBytes, DEFAULT_MAX_MEMORY_BYTES, 'limits.maxMemoryBytes')
     this.#compiled = options.compileCache ?? new Map()
     this.logger = toPluginLogger(options.logger)
     this.clock = options.clock ?? systemClock
@@ -216,6 +260,7 @@ export class WasmPluginHost {
       sharedData: typeof options.sharedData === 'object' ? options.sharedData : createMemorySharedData(),
       sharedQueues: typeof options.sharedQueues === 'object' ? options.sharedQueues : createMemorySharedQueues(),
       metrics: options.metricsRegistry ? PluginMetrics.of(options.metricsRegistry, { warn }) : new PluginMetrics({ warn }),
+      limits: resolveStateLimits(options.limits, limit),
     }
     if (options.httpDispatcher) this.#services.http = options.httpDispatcher
     else this.#services.http = this.#ownDispatcher = createHttpDispatcher(this.#upstreams)
@@ -243,6 +288,31 @@ export class WasmPluginHost {
   }
 
   /**
+   * The limits this host runs with, defaults filled in (0: a limit turned off).
+   * @example
+   * ```ts
+   * new WasmPluginHost({ limits: { maxMetrics: 500 } }).limits.callbackTimeoutMs // 1000
+   * ```
+   */
+  get limits(): HostLimits {
+    const l = this.#options.limits ?? {}
+    const state = this.#services.limits!
+    return {
+      maxWasmBytes: l.maxWasmBytes ?? DEFAULT_MAX_WASM_BYTES,
+      bufferLimitBytes: l.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
+      callbackTimeoutMs: this.#cpuLimitMs,
+      maxMemoryBytes: this.#maxMemoryBytes,
+      maxCalloutResponseBytes: l.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
+      ...(Object.fromEntries(Object.keys(STATE_LIMIT_DEFAULTS).map((k) => [k, state[k as keyof StateLimitOptions]])) as Required<StateLimitOptions>),
+    }
+  }
+
+  /** @internal the plugins' stats by the names they defined, exported or not (the test kit reads them). */
+  get pluginMetrics(): PluginMetrics {
+    return this.#services.metrics!
+  }
+
+  /**
    * The names this host resolves (`upstreams` and `resolvers`): the gateway and the Redis bridge
    * resolve cluster names here too.
    */
@@ -260,7 +330,7 @@ export class WasmPluginHost {
    * @param source - path, URL or bytes
    * @returns the compiled module and its ABI version
    * @throws `PWH_ERR_PLUGIN_READ`, `PWH_ERR_PLUGIN_TOO_LARGE`, `PWH_ERR_PLUGIN_INVALID_WASM`,
-   * `PWH_ERR_PLUGIN_NO_ABI_MARKER`, `PWH_ERR_PLUGIN_MISSING_EXPORT`
+   * `PWH_ERR_PLUGIN_NO_ABI_MARKER`, `PWH_ERR_PLUGIN_MISSING_EXPORT`, `PWH_ERR_PLUGIN_MEMORY_LIMIT`
    */
   async compile(source: WasmSource): Promise<CompiledPlugin> {
     const { bytes, name } = await readSource(source)
@@ -268,10 +338,13 @@ export class WasmPluginHost {
     if (bytes.byteLength > max) {
       throw new ProxyWasmHostError('PWH_ERR_PLUGIN_TOO_LARGE', `${name}: ${bytes.byteLength} bytes is over the limit of ${max} bytes (limits.maxWasmBytes)`)
     }
-    const key = createHash('sha256').update(bytes).digest('hex')
+    const sha256 = createHash('sha256').update(bytes).digest('hex')
+    // The limits decide what the binary is rewritten into: hosts sharing a cache may differ.
+    const key = `${sha256}|cpu:${this.#cpuLimitMs > 0}|memory:${this.#maxMemoryBytes}`
     let p = this.#compiled.get(key)
     if (!p) {
-      p = compileChecked(bytes, name, key)
+      const warn = (message: string) => this.logger.log('warn', message, { plugin: defaultName(name), contextId: 0, origin: 'host' })
+      p = compileChecked(bytes, name, sha256, { cpuLimitMs: this.#cpuLimitMs, maxMemoryBytes: this.#maxMemoryBytes }, warn)
       this.#compiled.set(key, p)
       p.catch(() => this.#compiled.delete(key))
     }
@@ -285,7 +358,9 @@ export class WasmPluginHost {
    * @param options - binary, name, configuration, ordering, fail strategy
    * @returns the started {@link Plugin}
    * @throws every code of {@link WasmPluginHost.compile}, plus `PWH_ERR_PLUGIN_CHECKSUM`,
-   * `PWH_ERR_PLUGIN_START_FAILED`, `PWH_ERR_PLUGIN_CONFIGURE_FAILED`, `PWH_ERR_CONFIG_INVALID`
+   * `PWH_ERR_PLUGIN_START_FAILED` (also when start-up runs past the CPU limit: the cause has
+   * `PWH_ERR_PLUGIN_CPU_LIMIT`), `PWH_ERR_PLUGIN_CONFIGURE_FAILED`, `PWH_ERR_PLUGIN_UNIMPLEMENTED`
+   * (with `strictHostcalls`), `PWH_ERR_CONFIG_INVALID`
    * @example
    * ```ts
    * const auth = await host.load({ name: 'auth', wasm: './auth.wasm', config: { key: 'x' }, phase: 'AUTHN', priority: 100 })
@@ -310,6 +385,17 @@ export class WasmPluginHost {
     if (options.priority !== undefined && !Number.isFinite(options.priority)) {
       throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${compiled.source}: priority must be a number, got ${JSON.stringify(options.priority)}`)
     }
+    for (const k of ['rebuildAfterRequests', 'rebuildMaxMemoryBytes'] as const) {
+      const v = options[k]
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+        throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${compiled.source}: ${k} must be a number of 0 or more, got ${JSON.stringify(v)}`)
+      }
+    }
+    const unimplemented = unimplementedImports(WebAssembly.Module.imports(compiled.module))
+    if (unimplemented.length && (options.strictHostcalls ?? this.#options.strictHostcalls)) {
+      throw new ProxyWasmHostError('PWH_ERR_PLUGIN_UNIMPLEMENTED',
+        `${compiled.source}: imports hostcalls this host answers Unimplemented: ${unimplemented.join(', ')} (strictHostcalls is on; turn it off to run the plugin without them)`)
+    }
     const wasiOption = options.wasi ?? this.#options.wasi
     const env = options.env ?? {}
     const args = options.args ?? []
@@ -332,6 +418,8 @@ export class WasmPluginHost {
         properties: propertyTable(options.properties, compiled.source),
         logLevel: options.logLevel,
         source: compiled.source,
+        ...(options.rebuildAfterRequests ? { rebuildAfterRequests: options.rebuildAfterRequests } : {}),
+        ...(options.rebuildMaxMemoryBytes ? { rebuildMaxMemoryBytes: options.rebuildMaxMemoryBytes } : {}),
       },
       {
         module: compiled.module,
@@ -344,8 +432,15 @@ export class WasmPluginHost {
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
         maxCalloutResponseBytes: this.#options.limits?.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
         onFailure: (err) => this.#options.onPluginFailure?.(err),
+        cpuLimitMs: compiled.cpuLimit === 'off' ? 0 : this.#cpuLimitMs,
+        cpuLimitMode: compiled.cpuLimit,
+        imports: compiled.imports,
       },
     )
+    if (unimplemented.length) {
+      // A silent Unimplemented makes security plugins fail open: say so at load.
+      plugin.emitLog('warn', `imports hostcalls this host answers Unimplemented: ${unimplemented.map((n) => `${n} (${consequenceOf(n)})`).join('; ')}; strictHostcalls: true refuses such plugins`, 0, 'host')
+    }
     rememberModule(plugin, compiled.module)
     plugin.start()
     this.#plugins.add(plugin)
@@ -445,7 +540,21 @@ async function readSource(source: WasmSource): Promise<{ bytes: Uint8Array; name
   }
 }
 
-async function compileChecked(input: Uint8Array, name: string, sha256: string): Promise<CompiledPlugin> {
+function limit(v: number | undefined, fallback: number, what: string): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `${what} must be a number of 0 or more (0 turns it off), got ${JSON.stringify(v)}`)
+  }
+  return v
+}
+
+async function compileChecked(
+  input: Uint8Array,
+  name: string,
+  sha256: string,
+  limits: { cpuLimitMs: number; maxMemoryBytes: number },
+  warn: (message: string) => void,
+): Promise<CompiledPlugin> {
   const bytes = input as Uint8Array<ArrayBuffer>
   if (!WebAssembly.validate(bytes)) {
     let reason = 'not a WebAssembly binary'
@@ -456,8 +565,18 @@ async function compileChecked(input: Uint8Array, name: string, sha256: string): 
     }
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_INVALID_WASM', `${name}: invalid WebAssembly module (${reason})`)
   }
+  let instrumented
+  try {
+    instrumented = instrument(bytes, sha256, limits.cpuLimitMs, limits.maxMemoryBytes)
+  } catch (err) {
+    if (err instanceof RewriteError && err.refusal) {
+      throw new ProxyWasmHostError(err.refusal === 'memory-limit' ? 'PWH_ERR_PLUGIN_MEMORY_LIMIT' : 'PWH_ERR_PLUGIN_UNSUPPORTED', `${name}: ${err.message}`)
+    }
+    throw err
+  }
+  if (instrumented.note) warn(`${name}: ${instrumented.note}`)
   // Same module, fewer data segments: a second VM starts faster (wasm-rewrite/data-segments.ts).
-  const module = await WebAssembly.compile(coalesceDataSegments(bytes) as Uint8Array<ArrayBuffer>)
+  const module = await WebAssembly.compile(coalesceDataSegments(instrumented.bytes) as Uint8Array<ArrayBuffer>)
   const exports = WebAssembly.Module.exports(module)
   // First marker wins (Envoy scans the export section in order).
   const marker = exports.find((e) => e.kind === 'function' && e.name in ABI_MARKERS)
@@ -472,5 +591,13 @@ async function compileChecked(input: Uint8Array, name: string, sha256: string): 
   if (!has('proxy_on_memory_allocate') && !has('malloc')) {
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_MISSING_EXPORT', `${name}: the module exports neither proxy_on_memory_allocate nor malloc, so the host cannot hand it data`)
   }
-  return { module, abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS], source: name, size: bytes.byteLength, sha256 }
+  return {
+    module,
+    abi: ABI_MARKERS[marker.name as keyof typeof ABI_MARKERS],
+    source: name,
+    size: bytes.byteLength,
+    sha256,
+    cpuLimit: instrumented.cpu,
+    imports: instrumented.imports,
+  }
 }

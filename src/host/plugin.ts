@@ -4,18 +4,19 @@
  * @module
  */
 import { LOG_LEVEL_NAMES, MapType, type AbiVersion, type LogLevel, type LogLevelName } from '../abi/enums.js'
-import { ProxyWasmHostError, type PluginFailureError } from '../errors.js'
+import type { PluginFailureError } from '../errors.js'
 import type { Clock } from './clock.js'
+import type { CpuLimitMode } from './cpu-limit.js'
+import type { ImportEntry } from './wasm-rewrite/index.js'
+import { cancelPending, startVm, stopTick, type StartedVm } from './vm-start.js'
 import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore, UpstreamHostsSource } from './services.js'
 import type { PluginMetrics } from '../state/metrics.js'
+import type { StateLimits } from './state-limits.js'
 import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInfo } from './context.js'
 import type { HeaderMap } from './header-map.js'
-import { envHostcalls } from './hostcalls/index.js'
-import type { Hostcall } from './hostcalls/util.js'
-import { traceHostcalls } from './diagnostics.js'
 import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './logger.js'
 import type { PropertyTable } from './properties.js'
-import { Callback, WasmVm } from './vm.js'
+import { Callback, type WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
 
 /** Plugin phases (Istio/Higress `WasmPlugin.phase`), run in this order. */
@@ -34,6 +35,8 @@ export interface HostServices {
   sharedData?: SharedDataStore
   sharedQueues?: SharedQueueStore
   metrics?: PluginMetrics
+  /** Caps of shared data, queues and metrics (`limits.maxSharedData*` …). */
+  limits?: StateLimits
 }
 
 /** Everything a {@link Plugin} needs from its host. @internal */
@@ -49,6 +52,11 @@ export interface PluginRuntime {
   /** Largest HTTP callout response body (`limits.maxCalloutResponseBytes`). */
   maxCalloutResponseBytes: number
   onFailure: (err: PluginFailureError) => void
+  /** CPU limit of one guest call in ms (0: none), and how the module enforces it. */
+  cpuLimitMs: number
+  cpuLimitMode: CpuLimitMode
+  /** The module's imports with their signatures (stand-ins for unknown ones), when decoded. */
+  imports: ImportEntry[] | undefined
 }
 
 /** Fixed settings of a plugin. @internal */
@@ -64,6 +72,10 @@ export interface PluginSettings {
   properties: PropertyTable
   logLevel: LogLevelName | undefined
   source: string
+  /** Higress `rebuildAfterRequests`: a new VM after this many requests (0: never). */
+  rebuildAfterRequests?: number
+  /** Higress `rebuildMaxMemoryBytes`: a new VM once linear memory is larger (0: never). */
+  rebuildMaxMemoryBytes?: number
 }
 
 const builtinForeign: Record<string, (p: Plugin) => ForeignFunction> = {
@@ -114,6 +126,14 @@ export class Plugin {
   #reloadAt = 0
   #rebuild = false
   #active = 0
+  /** Streams started on the current VM. */
+  #served = 0
+  readonly #rebuildAfter: number
+  readonly #rebuildMemory: number
+  /** VMs replaced by a rebuild that still run requests: their roots and live stream counts. */
+  readonly #retired = new Map<WasmVm, { root: RootContext; active: number }>()
+  /** `module.name` of imports already reported as unimplemented (one warn line each). */
+  readonly #warned = new Set<string>()
   #closed = false
 
   /** @internal use {@link WasmPluginHost.load}. */
@@ -132,6 +152,8 @@ export class Plugin {
     this.abi = runtime.abi
     this.#rt = runtime
     this.logLevel = levelValue(settings.logLevel ?? runtime.logger.level)
+    this.#rebuildAfter = settings.rebuildAfterRequests ?? 0
+    this.#rebuildMemory = settings.rebuildMaxMemoryBytes ?? 0
   }
 
   /** The failure that stopped the current VM, if any. */
@@ -177,102 +199,68 @@ export class Plugin {
 
   /**
    * @internal Instantiates a fresh VM and runs start-up (§6.1–6.2): `_initialize` (+`main`) or
-   * `_start`, then the root context's create, `proxy_on_vm_start` and `proxy_on_configure`.
+   * `_start`, then the root context's create, `proxy_on_vm_start` and `proxy_on_configure`. The new
+   * VM replaces the current one only once all of that succeeded.
    * @throws `PWH_ERR_PLUGIN_START_FAILED`, `PWH_ERR_PLUGIN_CONFIGURE_FAILED`
    */
   start(): void {
-    const vm = new WasmVm(this)
-    const wasi = this.#rt.wasi.create(this, vm)
-    const env: Record<string, Hostcall> = traceHostcalls(envHostcalls(vm), vm)
-    const imports: WebAssembly.Imports = { env: {}, ...wasi.imports }
-    let warned = false
-    for (const imp of moduleImports(this.#rt.module)) {
-      if (imp.kind !== 'function') continue
-      const ns = (imports[imp.module] ??= {}) as Record<string, unknown>
-      if (ns[imp.name] !== undefined) continue
-      if (imp.module === 'env') {
-        ns[imp.name] = env[imp.name] ?? (() => {
-          if (!warned) this.emitLog('warn', `unknown hostcall env.${imp.name} answered Unimplemented`, 0, 'host')
-          warned = true
-          return 12
-        })
-      } else {
-        // Unknown WASI (or other) functions: ENOSYS, as cpp-host stubs the whole preview1 set.
-        ns[imp.name] = () => 52
-      }
-    }
-    let instance: WebAssembly.Instance
-    try {
-      instance = new WebAssembly.Instance(this.#rt.module, imports)
-    } catch (err) {
-      throw new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `plugin "${this.name}" (${this.source}) could not be instantiated: ${(err as Error).message}`, { cause: err })
-    }
-    vm.attach(instance)
+    this.#install(startVm(this, this.#rt, this.#warned))
+  }
+
+  /** Makes a started VM the one new streams get; the previous one finishes its streams first. */
+  #install({ vm, root }: StartedVm): void {
+    const old = this.#vm
+    const oldRoot = this.#root
+    const oldActive = this.#active
     this.#vm = vm
-    const startFailed = (what: string, err?: unknown) =>
-      new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `plugin "${this.name}" (${this.source}) failed to start: ${what}`, { cause: err })
-    try {
-      if (!wasi.start?.(instance)) {
-        if (typeof vm.exports._initialize === 'function') {
-          vm.call(undefined, '_initialize', 0)
-          if (typeof vm.exports.main === 'function') vm.call(undefined, 'main', 0, 0, 0)
-        } else if (typeof vm.exports._start === 'function') {
-          vm.call(undefined, '_start', 0)
-        }
-      }
-    } catch (err) {
-      wasi.afterCall?.()
-      throw startFailed(`start-up code trapped (${(err as Error).message})`, err)
-    }
-    const root = new RootContext(vm.nextContextId(), this, vm)
-    vm.contexts.set(root.id, root)
     this.#root = root
-    try {
-      root.created = true
-      vm.call(root, 'proxy_on_context_create', 0, root.id, 0)
-      if (vm.call(root, 'proxy_on_vm_start', 1, root.id, this.vmConfigBytes.byteLength) === 0) {
-        throw startFailed('proxy_on_vm_start returned false (check the VM configuration and the plugin logs)')
-      }
-      root.inConfigure = true
-      const ok = vm.call(root, 'proxy_on_configure', 1, root.id, this.pluginConfigBytes.byteLength)
-      root.inConfigure = false
-      if (ok === 0) {
-        throw new ProxyWasmHostError('PWH_ERR_PLUGIN_CONFIGURE_FAILED',
-          `plugin "${this.name}" (${this.source}) rejected its configuration in proxy_on_configure; the plugin logs say why. Configuration: ${truncate(this.configuration)}`)
-      }
-    } catch (err) {
-      root.inConfigure = false
-      this.#stopTimer(root)
-      if (err instanceof ProxyWasmHostError && err.code !== 'PWH_ERR_PLUGIN_TRAP' && err.code !== 'PWH_ERR_PLUGIN_EXIT') throw err
-      throw startFailed(`root context trapped (${(err as Error).message})`, err)
-    } finally {
-      wasi.afterCall?.()
-    }
+    this.#active = 0
+    this.#served = 0
     this.#failures = 0
+    this.#reloadAt = 0
+    this.#rebuild = false
+    if (!old || !oldRoot) return
+    this.#stopTimer(oldRoot)
+    oldRoot.tickPeriod = 0
+    if (old.failure) return
+    // Rebuild: in-flight requests finish on the old VM, whose root shuts down after the last one.
+    if (oldActive === 0) this.#shutdownRoot(oldRoot)
+    else this.#retired.set(old, { root: oldRoot, active: oldActive })
   }
 
   /**
-   * @internal The VM for a new stream, reloading a failed VM when the fail strategy is FAIL_RELOAD
-   * (with exponential backoff) or when the plugin asked for a rebuild.
+   * @internal The VM for a new stream: the current one, or a new one when the plugin asked for a
+   * rebuild, or when it failed and the fail strategy is FAIL_RELOAD (with backoff: 200 ms doubling
+   * to 30 s while starting fails). Never throws: a failed restart means "no VM" (fail strategy) or,
+   * for a rebuild, that the old VM serves on.
    */
   ready(): boolean {
     if (this.#closed) return false
-    const vm = this.#vm
-    if (vm && !vm.failure && !(this.#rebuild && this.#active === 0)) return true
-    if (!vm?.failure && this.#rebuild) {
-      this.#rebuild = false
-      this.#shutdownRoot()
-      this.start()
-      return true
-    }
-    if (this.failStrategy !== 'FAIL_RELOAD' || this.#rt.clock.now() < this.#reloadAt) return false
     try {
-      this.start()
+      const vm = this.#vm
+      if (vm && !vm.failure) {
+        if (this.#rebuild && this.#rt.clock.now() >= this.#reloadAt) this.#restart('rebuild')
+        return true
+      }
+      if (this.failStrategy !== 'FAIL_RELOAD' || this.#rt.clock.now() < this.#reloadAt) return false
+      return this.#restart('reload')
+    } catch (err) {
+      this.emitLog('error', `restart failed: ${(err as Error)?.message ?? String(err)}`, 0, 'host')
+      return false
+    }
+  }
+
+  #restart(why: 'rebuild' | 'reload'): boolean {
+    try {
+      this.#install(startVm(this, this.#rt, this.#warned))
+      this.emitLog('info', why === 'rebuild' ? 'rebuilt the VM' : 'reloaded the VM after a failure', 0, 'host')
       return true
     } catch (err) {
       this.#failures++
-      this.#reloadAt = this.#rt.clock.now() + Math.min(30_000, 100 * 2 ** this.#failures)
-      this.emitLog('error', `reload failed: ${(err as Error).message}`, 0, 'host')
+      const wait = Math.min(30_000, 100 * 2 ** this.#failures)
+      this.#reloadAt = this.#rt.clock.now() + wait
+      const then = why === 'rebuild' ? 'the current VM serves on' : 'requests get the fail strategy'
+      this.emitLog('error', `${why} failed, ${then}; next attempt in ${wait} ms: ${(err as Error)?.message ?? String(err)}`, 0, 'host')
       return false
     }
   }
@@ -283,6 +271,8 @@ export class Plugin {
     const ctx = new StreamContext(vm.nextContextId(), this, vm, this.#root!, http)
     vm.contexts.set(ctx.id, ctx)
     this.#active++
+    // Higress rebuildAfterRequests: this VM serves N requests, the next one gets a new VM.
+    if (++this.#served === this.#rebuildAfter) this.#rebuild = true
     return ctx
   }
 
@@ -317,8 +307,11 @@ export class Plugin {
   finishStream(ctx: StreamContext): PluginFailureError | undefined {
     if (ctx.deleted) return undefined
     ctx.deleted = true
-    this.#active--
     const vm = ctx.vm
+    const current = vm === this.#vm
+    // A stream of a replaced VM: a rebuilt one (retired, counted there) or a failed one (not counted).
+    const retired = current ? undefined : this.#retired.get(vm)
+    if (current) this.#active--
     let failure: PluginFailureError | undefined
     if (!vm.failure) {
       try {
@@ -336,15 +329,25 @@ export class Plugin {
       }
     }
     vm.contexts.delete(ctx.id)
+    if (retired && --retired.active === 0) {
+      // The last request of a replaced VM finished: its root shuts down now.
+      this.#retired.delete(vm)
+      this.#shutdownRoot(retired.root)
+    } else if (current && this.#rebuildMemory > 0 && !vm.failure && vm.memory.byteLength > this.#rebuildMemory) {
+      // Higress rebuildMaxMemoryBytes: linear memory never shrinks, a new VM does.
+      this.#rebuild = true
+    }
     return failure
   }
 
   #failed(err: PluginFailureError, vm?: WasmVm): PluginFailureError {
     if (err.code !== 'PWH_ERR_PLUGIN_FAILED') {
-      this.#reloadAt = 0
+      const current = vm === undefined || vm === this.#vm
+      const root = current ? this.#root : this.#retired.get(vm)?.root
+      if (current) this.#reloadAt = 0
       this.emitLog('error', err.message, 0, 'host')
-      this.#stopTimer(this.#root)
-      this.#cancelPending(this.#root)
+      this.#stopTimer(root)
+      this.#cancelPending(root)
       this.#rt.onFailure(err)
       // Requests paused on this VM (waiting for a callout or a tick) get their answer now.
       vm?.notifyStreams()
@@ -361,7 +364,7 @@ export class Plugin {
    */
   deliver(root: RootContext, name: string, args: readonly number[], during?: () => () => void): boolean {
     const vm = root.vm
-    if (root.deleted || vm.failure || vm !== this.#vm) return false
+    if (root.deleted || vm.failure || (vm !== this.#vm && !this.#retired.has(vm))) return false
     if (vm.running) {
       vm.deferred.push(() => void this.deliver(root, name, args, during))
       return true
@@ -381,10 +384,7 @@ export class Plugin {
   #cancelPending(root: RootContext | undefined): void {
     // The root's Redis clients go with it (its pending calls end below without a callback).
     if (root) this.#rt.services.redis?.release(root)
-    if (!root || root.pending.size === 0) return
-    const list = [...root.pending.values()]
-    root.pending.clear()
-    for (const p of list) p.cancel()
+    if (root) cancelPending(root)
   }
 
   /** @internal `proxy_set_tick_period_milliseconds`: re-armed after each `proxy_on_tick` returns (§2.4). */
@@ -419,8 +419,7 @@ export class Plugin {
   }
 
   #stopTimer(root: RootContext | undefined): void {
-    root?.tickTimer?.cancel()
-    if (root) root.tickTimer = undefined
+    if (root) stopTick(root)
   }
 
   /** @internal the value of foreign function `name`. */
@@ -442,7 +441,7 @@ export class Plugin {
     return this.#rt.maxCalloutResponseBytes
   }
 
-  /** @internal Higress `wasm_need_rebuild`: a new VM once no stream uses the current one. */
+  /** @internal Higress `wasm_need_rebuild`: new streams get a new VM; running ones finish on this one. */
   requestRebuild(): void {
     this.#rebuild = true
   }
@@ -462,6 +461,11 @@ export class Plugin {
     this.#rt.logger.log(level, message, source)
   }
 
+  /** @internal the CPU limit of one guest call in ms (0: none). */
+  get cpuLimitMs(): number {
+    return this.#rt.cpuLimitMs
+  }
+
   /** @internal per-stream body buffer limit. */
   get bufferLimit(): number {
     return this.#rt.bufferLimit
@@ -472,9 +476,8 @@ export class Plugin {
     return new HttpState(info, headers, bufferLimit, clock)
   }
 
-  /** @internal after `proxy_done`: delete the root. */
-  deleteRoot(): void {
-    const root = this.#root
+  /** @internal after `proxy_done`: delete the root (the current one by default). */
+  deleteRoot(root: RootContext | undefined = this.#root): void {
     if (!root || root.deleted) return
     root.deleted = true
     try {
@@ -484,8 +487,7 @@ export class Plugin {
     }
   }
 
-  #shutdownRoot(): void {
-    const root = this.#root
+  #shutdownRoot(root: RootContext | undefined = this.#root): void {
     if (!root || root.deleted) return
     this.#stopTimer(root)
     root.tickPeriod = 0
@@ -493,7 +495,7 @@ export class Plugin {
     if (root.vm.failure) return
     try {
       // §6.5: on_done true → delete now; false → wait for proxy_done.
-      if (root.vm.call(root, 'proxy_on_done', 1, root.id) === 1) this.deleteRoot()
+      if (root.vm.call(root, 'proxy_on_done', 1, root.id) === 1) this.deleteRoot(root)
       else root.pendingDone = true
     } catch {
       // a trap at shutdown only ends the VM
@@ -514,19 +516,6 @@ export class Plugin {
   toString(): string {
     return `${this.name} (${this.abi}, ${this.phase}/${this.priority})`
   }
-}
-
-const importLists = new WeakMap<WebAssembly.Module, WebAssembly.ModuleImportDescriptor[]>()
-
-/** `WebAssembly.Module.imports(module)`, read once per module (it builds a new list on every call). */
-function moduleImports(module: WebAssembly.Module): WebAssembly.ModuleImportDescriptor[] {
-  let list = importLists.get(module)
-  if (!list) importLists.set(module, (list = WebAssembly.Module.imports(module)))
-  return list
-}
-
-function truncate(s: string): string {
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s || '(empty)'
 }
 
 export { LOG_LEVEL_NAMES }

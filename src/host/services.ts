@@ -87,6 +87,22 @@ export interface RedisInitOptions {
 /** The result of one Redis call: the raw RESP bytes of exactly one reply, or a failure. */
 export type RedisCallResult = { ok: true; reply: Buffer } | { ok: false; reason: string }
 
+/** What the host tells a {@link RedisBridge} about one call. */
+export interface RedisCallInfo {
+  /** Name of the calling plugin (for logs). */
+  plugin: string
+  /** The token the plugin received. */
+  token: number
+  /** Aborted when the host gives up on the call: its timeout passed, or the root context shut down. */
+  signal: AbortSignal
+  /**
+   * The per-operation timeout of the plugin's `proxy_redis_init` for this cluster, in ms (0: none
+   * given). The host enforces it on its own clock: once it passes, the plugin gets the failed call
+   * (status 1) and `signal` is aborted.
+   */
+  timeoutMs: number
+}
+
 /**
  * Sends raw RESP commands to Redis clusters for plugins (Higress `proxy_redis_*`). `owner` is an
  * opaque object standing for one plugin root context: clients and credentials are kept per owner and
@@ -102,7 +118,7 @@ export interface RedisBridge {
    * Sends `query` (a RESP command, unchanged) to `cluster`.
    * @returns the reply, or `undefined` at once when `cluster` names nothing known (`BadArgument`)
    */
-  call(owner: object, cluster: string, query: Buffer, info: { plugin: string; token: number; signal: AbortSignal }): Promise<RedisCallResult> | undefined
+  call(owner: object, cluster: string, query: Buffer, info: RedisCallInfo): Promise<RedisCallResult> | undefined
   /** Forgets `owner`'s clients (its root context shut down). */
   release(owner: object): void
 }
@@ -114,6 +130,34 @@ export interface SharedDataEntry {
   /** Compare-and-swap token: changes with every write; never 0. */
   cas: number
 }
+
+/**
+ * Caps on what plugins of one `vm_id` keep in shared data; the host passes its `limits` with every
+ * write (0: no cap). Only writes that would grow past a cap are refused: an overwrite that does not
+ * grow the total always succeeds.
+ */
+export interface SharedDataLimits {
+  /** Bytes of keys and values (`limits.maxSharedDataBytes`). */
+  maxBytes: number
+  /** Number of keys (`limits.maxSharedDataKeys`). */
+  maxKeys: number
+}
+
+/**
+ * Caps on what plugins of one `vm_id` keep in shared queues (0: no cap), passed with every
+ * register and enqueue.
+ */
+export interface SharedQueueLimits {
+  /** Queues registered (`limits.maxSharedQueues`). */
+  maxQueues: number
+  /** Items waiting to be dequeued, over all queues of the `vm_id` (`limits.maxSharedQueueItems`). */
+  maxItems: number
+  /** Bytes of the waiting items and of the queue names (`limits.maxSharedQueueBytes`). */
+  maxBytes: number
+}
+
+/** The cap a shared-state write ran into: the `max…` field of {@link SharedDataLimits} / {@link SharedQueueLimits}. */
+export type SharedStateLimit = 'bytes' | 'keys' | 'queues' | 'items'
 
 /**
  * Shared data (`proxy_get_shared_data` / `proxy_set_shared_data`, ABI §2.10): a key-value store per
@@ -129,9 +173,11 @@ export interface SharedDataStore {
   /**
    * Writes a key: `cas` 0 writes unconditionally; otherwise the write happens only when the key is
    * new or its CAS is still `cas`. Every write gets a new CAS from one counter (from 1, never 0).
-   * @returns `true` when written, `false` on a CAS mismatch
+   * @param limits - the caps of `vmId` (a store that ignores them has none)
+   * @returns `true` when written, `false` on a CAS mismatch, or the cap that refused the write
+   * (nothing written)
    */
-  set(vmId: string, key: string, value: Buffer, cas: number): boolean
+  set(vmId: string, key: string, value: Buffer, cas: number, limits?: SharedDataLimits): boolean | 'bytes' | 'keys'
   /** Releases connections or threads (called by the host that created the store). */
   close?(): void
 }
@@ -144,9 +190,10 @@ export interface SharedQueueStore {
   /**
    * Creates or reopens queue `(vmId, name)` and makes `onReady` its receiver (replacing the last one).
    * @param onReady - called asynchronously once per item enqueued (from any process for shared stores)
-   * @returns the queue id
+   * @param limits - the caps of `vmId`; reopening a queue is never refused
+   * @returns the queue id, or the cap that refused a new queue (its name counts as bytes)
    */
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number
+  register(vmId: string, name: string, onReady: (queueId: number) => void, limits?: SharedQueueLimits): number | 'queues' | 'bytes'
   /**
    * Finds an existing queue.
    * @returns its id, or `undefined` when no one registered it
@@ -154,9 +201,10 @@ export interface SharedQueueStore {
   resolve(vmId: string, name: string): number | undefined
   /**
    * Appends an item and schedules the receiver's `onReady`.
-   * @returns `false` when the id is unknown
+   * @param limits - the caps of the queue's `vm_id`
+   * @returns `false` when the id is unknown, or the cap that refused the item (nothing enqueued)
    */
-  enqueue(queueId: number, value: Buffer): boolean
+  enqueue(queueId: number, value: Buffer, limits?: SharedQueueLimits): boolean | 'items' | 'bytes'
   /**
    * Takes the oldest item.
    * @returns the item, `null` when the queue is empty, `undefined` when the id is unknown

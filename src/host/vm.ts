@@ -7,8 +7,9 @@ import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
 import { pairsSize, pairsSizeFlat, writePairs, writePairsFlat, type HeaderPair } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
-import type { ContextBase, StreamContext } from './context.js'
+import type { ContextBase, RootContext, StreamContext } from './context.js'
 import { ContextTable } from './context-table.js'
+import { isWatchdogTimeout } from './cpu-limit.js'
 import type { Plugin } from './plugin.js'
 import { ProcExit } from './hostcalls/wasi.js'
 import { callbackStart, publishCallback } from './diagnostics.js'
@@ -71,6 +72,10 @@ export class WasmVm {
   /** Async completions that arrived while the guest ran: delivered once it returns (calls never nest). */
   readonly deferred: Array<() => void> = []
   #tokens = [0, 0, 0, 0]
+  /** Top-level guest calls so far: the CPU limit's deadline is per top-level call (`cpu-limit.ts`). */
+  topCalls = 0
+  /** Set by the CPU limit when a call ran out of time: the trap that follows is reported as such. */
+  cpuExceeded = false
 
   constructor(readonly plugin: Plugin) {}
 
@@ -79,11 +84,16 @@ export class WasmVm {
     const exp = instance.exports
     this.instance = instance
     this.memory.attach(exp.memory as WebAssembly.Memory)
-    this.exports = exp as unknown as Record<string, GuestFn>
-    this.callbacks = CALLBACK_NAMES.map((n) => (typeof exp[n] === 'function' ? (exp[n] as GuestFn) : undefined))
+    this.setExports(exp as unknown as Record<string, GuestFn>)
     // Spec order (ABI §5.1): TinyGo's malloc pins every block, so proxy_on_memory_allocate comes first.
     const alloc = (exp.proxy_on_memory_allocate ?? exp.malloc) as GuestFn
     this.#alloc = (size) => (alloc(size) as number) >>> 0
+  }
+
+  /** Replaces the functions the host calls (the watchdog wraps each export); {@link WasmVm.callbacks} follow. */
+  setExports(exports: Record<string, GuestFn>): void {
+    this.exports = exports
+    this.callbacks = CALLBACK_NAMES.map((n) => (typeof exports[n] === 'function' ? exports[n] : undefined))
   }
 
   /** A fresh context id; ids are never reused (ABI §4.12). */
@@ -152,7 +162,7 @@ export class WasmVm {
     const eff = this.effective
     this.current = ctx
     this.effective = ctx
-    this.#depth++
+    if (this.#depth++ === 0) this.topCalls++
     // diagnostics_channel `proxy-wasm-host:callback`: 0 (nothing published) without a subscriber.
     const traced = callbackStart()
     let r: number | undefined
@@ -180,11 +190,19 @@ export class WasmVm {
       return err
     }
     const exit = err instanceof ProcExit
+    if (!exit && (this.cpuExceeded || isWatchdogTimeout(err))) {
+      const e = new PluginFailureError('PWH_ERR_PLUGIN_CPU_LIMIT', this.plugin.name, callback,
+        `plugin "${this.plugin.name}" ran longer than its CPU limit in ${callback} (limits.callbackTimeoutMs: ${this.plugin.cpuLimitMs} ms); its VM is marked failed`,
+        { cause: err })
+      this.failure ??= e
+      return e
+    }
     const e = new PluginFailureError(exit ? 'PWH_ERR_PLUGIN_EXIT' : 'PWH_ERR_PLUGIN_TRAP', this.plugin.name, callback,
       exit
         ? `plugin "${this.plugin.name}" called proc_exit(${(err as ProcExit).exitCode}) in ${callback}; its VM is marked failed`
         : `plugin "${this.plugin.name}" trapped in ${callback}: ${(err as Error)?.message ?? String(err)}; its VM is marked failed`,
       { cause: err })
+    if (exit) e.exitCode = (err as ProcExit).exitCode
     this.failure ??= e
     return e
   }
@@ -261,7 +279,7 @@ export class WasmVm {
     if (this.pendingDelete.size !== 0) {
       for (const root of this.pendingDelete) {
         this.pendingDelete.delete(root)
-        this.plugin.deleteRoot()
+        this.plugin.deleteRoot(root as RootContext)
       }
     }
     if (this.#touched.size !== 0) {

@@ -2,8 +2,9 @@
  * WASI providers: the default sandbox (ABI §9), Node's `node:wasi`, `@wasmer/wasi`, or a custom one.
  * @module
  */
+import { WASI_LINE_MAX_BYTES } from '../abi/limits.js'
 import { ProxyWasmHostError } from '../errors.js'
-import { createSandboxWasi } from './hostcalls/wasi.js'
+import { createSandboxWasi, ProcExit } from './hostcalls/wasi.js'
 import type { Plugin } from './plugin.js'
 import type { WasmVm } from './vm.js'
 
@@ -34,6 +35,11 @@ export interface WasiSetup {
   create(plugin: Plugin, vm: WasmVm): WasiInstance
 }
 
+/** `proc_exit` for every provider: unwinds the guest; the VM fails with `PWH_ERR_PLUGIN_EXIT` and the code. */
+const procExit = (code: number): never => {
+  throw new ProcExit(code >>> 0)
+}
+
 /** @internal */
 export async function setupWasi(option: WasiOption | undefined, env: Record<string, string>, args: string[]): Promise<WasiSetup> {
   const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
@@ -43,29 +49,12 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create(plugin, vm) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
-        const write = writer(plugin, vm)
-        const pending: Record<1 | 2, string> = { 1: '', 2: '' }
-        let buffered = false
-        const lineWrite = (fd: 1 | 2, text: string) => {
-          const all = pending[fd] + text
-          const lines = all.split('\n')
-          pending[fd] = lines.pop()!
-          buffered ||= pending[fd] !== ''
-          for (const line of lines) write(fd, line)
-        }
+        const lines = lineBuffers(writer(plugin, vm))
         // Called after every guest call: nothing to do unless a line is half written.
-        const afterCall = () => {
-          if (!buffered) return
-          buffered = false
-          if (pending[1]) write(1, pending[1])
-          if (pending[2]) write(2, pending[2])
-          pending[1] = ''
-          pending[2] = ''
-        }
-        vm.afterCall = afterCall
-        const fns = createSandboxWasi({ memory: () => vm.memory, write: lineWrite, env: envList, args, clock: plugin.clock })
+        vm.afterCall = lines.flush
+        const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock: plugin.clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
-        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall }
+        return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: lines.flush }
       },
     }
   }
@@ -74,15 +63,21 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create() {
         const wasi = new WASI({ version: 'preview1', args, env, returnOnExit: true })
+        // proc_exit fails the VM with its code, as in the sandbox (node:wasi would end the call or the process).
+        const fns = { ...wasi.wasiImport, proc_exit: procExit }
         return {
-          imports: { wasi_snapshot_preview1: wasi.wasiImport, wasi_unstable: wasi.wasiImport },
+          imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
           start(instance) {
             if (typeof instance.exports._initialize === 'function' || typeof instance.exports._start !== 'function') {
               wasi.initialize(instance)
               if (typeof instance.exports.main === 'function') (instance.exports.main as (a: number, b: number) => number)(0, 0)
             } else {
-              const code = wasi.start(instance)
-              if (code !== 0) throw new Error(`_start exited with code ${code}`)
+              try {
+                wasi.start(instance)
+              } catch (err) {
+                // A command's main returning ends with proc_exit(0): start-up is done.
+                if (!(err instanceof ProcExit && err.exitCode === 0)) throw err
+              }
             }
             return true
           },
@@ -101,18 +96,18 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     return {
       create(plugin, vm) {
         const wasi = new mod.WASI({ env, args })
-        const write = writer(plugin, vm)
+        const lines = lineBuffers(writer(plugin, vm))
         const ns = wasi.getImports(moduleOf(plugin)) as WebAssembly.Imports
         const fns = (ns.wasi_snapshot_preview1 ?? ns.wasi_unstable) as WebAssembly.ModuleImports
         const flush = () => {
-          const out = wasi.getStdoutString()
-          const err = wasi.getStderrString()
-          for (const line of out.split('\n').filter(Boolean)) write(1, line)
-          for (const line of err.split('\n').filter(Boolean)) write(2, line)
+          lines.push(1, wasi.getStdoutBuffer())
+          lines.push(2, wasi.getStderrBuffer())
+          lines.flush()
         }
         vm.afterCall = flush
+        const bound = { ...fns, proc_exit: procExit }
         return {
-          imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns },
+          imports: { wasi_snapshot_preview1: bound, wasi_unstable: bound },
           start(instance) {
             wasi.instantiate(instance, {})
             return false
@@ -133,6 +128,66 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     }
   }
   throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `unknown wasi option ${JSON.stringify(option)}: use 'sandbox', 'node', 'wasmer' or a provider object`)
+}
+
+/**
+ * Line buffers for stdout and stderr: each complete line goes to `emit`, a line longer than
+ * {@link WASI_LINE_MAX_BYTES} is cut there (the rest of it is counted and said so), `flush` emits
+ * what is pending after a guest call. Linear in what the plugin writes, bounded in memory.
+ * @internal
+ */
+export function lineBuffers(emit: (fd: 1 | 2, text: string) => void): { push(fd: 1 | 2, bytes: Uint8Array): void; flush(): void } {
+  const state = { 1: new LineBuffer(), 2: new LineBuffer() }
+  return {
+    push(fd, bytes) {
+      const b = state[fd]
+      let start = 0
+      for (;;) {
+        const nl = bytes.indexOf(10, start)
+        b.take(bytes.subarray(start, nl < 0 ? bytes.byteLength : nl))
+        if (nl < 0) return
+        emit(fd, b.line())
+        start = nl + 1
+      }
+    },
+    flush() {
+      if (state[1].pending) emit(1, state[1].line())
+      if (state[2].pending) emit(2, state[2].line())
+    },
+  }
+}
+
+const utf8 = new TextDecoder()
+
+class LineBuffer {
+  #parts: Uint8Array[] = []
+  #kept = 0
+  #dropped = 0
+
+  get pending(): boolean {
+    return this.#kept > 0 || this.#dropped > 0
+  }
+
+  take(part: Uint8Array): void {
+    const room = WASI_LINE_MAX_BYTES - this.#kept
+    if (part.byteLength <= room) {
+      if (part.byteLength) this.#parts.push(part.slice())
+      this.#kept += part.byteLength
+      return
+    }
+    if (room > 0) this.#parts.push(part.slice(0, room))
+    this.#kept += Math.max(room, 0)
+    this.#dropped += part.byteLength - Math.max(room, 0)
+  }
+
+  line(): string {
+    const bytes = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts)
+    const text = utf8.decode(bytes) + (this.#dropped ? ` … [line cut at ${WASI_LINE_MAX_BYTES} bytes, ${this.#dropped} more bytes dropped]` : '')
+    this.#parts = []
+    this.#kept = 0
+    this.#dropped = 0
+    return text
+  }
 }
 
 const modules = new WeakMap<Plugin, WebAssembly.Module>()

@@ -22,6 +22,7 @@ import type { FailStrategy, Plugin } from '../host/plugin.js'
 import type { PropertiesInit, PropertyValue } from '../host/properties.js'
 import type { FilterChain, PipelineOptions } from './pipeline.js'
 import { resolverFromSpec, type ResolverSpec } from '../upstream/spec.js'
+import { checkHostLimits, hostSection, HOST_SECTION_KEYS, notThisShape, pluginIsolation, PLUGIN_ISOLATION_KEYS, type DeclaredHostSettings } from './config-isolation.js'
 import { urlEndpoints, type UpstreamMap } from '../upstream/upstreams.js'
 
 /**
@@ -114,6 +115,11 @@ export interface PipelineDeclaration {
   upstreams?: UpstreamMap
   /** The pipeline file's `resolvers:` section, as written (`{ type, ...options }`). */
   resolvers?: ResolverSpec[]
+  /**
+   * The pipeline file's host settings (`limits:`, `strictHostcalls:`). Create the host with them:
+   * `new WasmPluginHost({ limits: decl.host?.limits })` (`serve --config` and `createPipelineTester` do).
+   */
+  host?: DeclaredHostSettings
 }
 
 type Obj = Record<string, unknown>
@@ -125,11 +131,13 @@ const SHAPES_HINT =
   'expected one of: a pipeline file ({ plugins: [{ name, wasm, config, ... }] }), ' +
   'Higress/Istio WasmPlugin resources (apiVersion: extensions.higress.io/v1alpha1 or extensions.istio.io/v1alpha1, kind: WasmPlugin), ' +
   'or a Kong file with filter_chains'
-const PLUGIN_KEYS = [
+/** Fields of a pipeline file's plugin entry. @internal */
+export const PLUGIN_KEYS = [
   'name', 'wasm', 'config', 'vmConfig', 'phase', 'priority', 'failStrategy', 'rootId', 'vmId', 'env', 'args',
-  'properties', 'logLevel', 'schema', 'defaultConfig', 'defaultConfigDisable', 'matchRules',
+  'properties', 'logLevel', 'schema', 'defaultConfig', 'defaultConfigDisable', 'matchRules', ...PLUGIN_ISOLATION_KEYS,
 ]
-const PIPELINE_KEYS = ['plugins', 'responseOrder', 'pauseTimeoutMs', 'allowHeaderStopIteration', 'upstreams', 'resolvers']
+/** Top-level fields of a pipeline file. @internal */
+export const PIPELINE_KEYS = ['plugins', 'responseOrder', 'pauseTimeoutMs', 'allowHeaderStopIteration', 'upstreams', 'resolvers', ...HOST_SECTION_KEYS]
 const RULE_KEYS = ['ingress', 'domain', 'service', 'routePrefix', 'route_prefix', 'config', 'configDisable']
 const SPEC_KEYS = [
   'url', 'phase', 'priority', 'defaultConfig', 'defaultConfigDisable', 'matchRules', 'failStrategy', 'pluginConfig',
@@ -277,6 +285,16 @@ export async function readPipelineConfig(source: string | object, options: Confi
  */
 export async function loadPipelineConfig(host: WasmPluginHost, source: string | object, options: ConfigLoadOptions = {}): Promise<PipelineOptions> {
   const decl = await readPipelineConfig(source, options)
+  if (decl.host?.limits) checkHostLimits(host, decl.host.limits, decl.file)
+  return loadDeclaration(host, decl, source, options)
+}
+
+/**
+ * Loads the plugins of a declaration already read, into a host made for it (the file's limits are
+ * not checked against the host's: the caller made the host from them).
+ * @internal
+ */
+export async function loadDeclaration(host: WasmPluginHost, decl: PipelineDeclaration, source: string | object, options: ConfigLoadOptions = {}): Promise<PipelineOptions> {
   if (decl.upstreams || decl.resolvers) {
     // The file's names and resolvers join the host's before any plugin starts (and close with it).
     const dir = typeof source === 'string' ? dirname(resolve(source)) : resolve(options.baseDir ?? '.')
@@ -399,6 +417,7 @@ function parsePipelineFile(doc: Obj, ctx: Ctx): PipelineDeclaration {
   const top = (field: string, what: string): never => invalid(`${ctx.file}: ${field} ${what}`)
   checkKeys(doc, PIPELINE_KEYS, (k) => top(k, `is not a known field; a pipeline file has ${PIPELINE_KEYS.join(', ')}`))
   if (!Array.isArray(doc.plugins)) top('plugins', `must be a list, got ${show(doc.plugins)}`)
+  const host = hostSection(doc, ctx.file)
   const plugins: DeclaredPlugin[] = []
   ;(doc.plugins as unknown[]).forEach((entry, i) => {
     if (!isObj(entry)) top(`plugins[${i}]`, `must be an object, got ${show(entry)}`)
@@ -427,6 +446,7 @@ function parsePipelineFile(doc: Obj, ctx: Ctx): PipelineDeclaration {
     }
     if (e.vmConfig !== undefined && e.vmConfig !== null) opts.vmConfig = configValue(e.vmConfig, 'vmConfig', f, false) as PluginOptions['vmConfig']
     commonFields(e, opts, label, ctx)
+    pluginIsolation(e, opts, f, host)
     if (e.rootId !== undefined) opts.rootId = str(e.rootId, 'rootId', f)
     if (e.vmId !== undefined) opts.vmId = str(e.vmId, 'vmId', f)
     if (e.env !== undefined) opts.env = envValue(e.env, 'env', f)
@@ -446,7 +466,7 @@ function parsePipelineFile(doc: Obj, ctx: Ctx): PipelineDeclaration {
   const settings = pipelineSettings(ctx, 'reverse', {
     responseOrder: doc.responseOrder, pauseTimeoutMs: doc.pauseTimeoutMs, allowHeaderStopIteration: doc.allowHeaderStopIteration,
   })
-  return { shape: 'pipeline', file: ctx.file, plugins, settings, ...upstreamSections(doc, ctx) }
+  return { shape: 'pipeline', file: ctx.file, plugins, settings, ...upstreamSections(doc, ctx), ...(host ? { host } : {}) }
 }
 
 /** The `upstreams:` and `resolvers:` sections, checked (resolvers are built when loading). */
@@ -498,7 +518,7 @@ function parseResources(docs: unknown[], ctx: Ctx): PipelineDeclaration {
     if (name === undefined) f('metadata.name', 'is missing')
     if (!isObj(res.spec)) f('spec', `must be an object, got ${show(res.spec)}`)
     const spec = res.spec as Obj
-    checkKeys(spec, SPEC_KEYS, (k) => f(`spec.${k}`, `is not a known field; a WasmPlugin spec has ${SPEC_KEYS.join(', ')}`))
+    checkKeys(spec, SPEC_KEYS, (k) => f(`spec.${k}`, notThisShape(k, 'WasmPlugin spec') ?? `is not a known field; a WasmPlugin spec has ${SPEC_KEYS.join(', ')}`))
     if (spec.url === undefined || spec.url === null || spec.url === '') f('spec.url', 'is missing; give the .wasm file as file:///abs/path.wasm or a path relative to this file')
     if (typeof spec.url !== 'string') f('spec.url', `must be a string, got ${show(spec.url)}`)
     if (spec.type !== undefined && spec.type !== 'HTTP' && spec.type !== 'UNSPECIFIED_PLUGIN_TYPE') f('spec.type', `must be HTTP (only HTTP plugins are supported), got ${show(spec.type)}`)
@@ -578,7 +598,7 @@ function parseKong(doc: Obj, ctx: Ctx): PipelineDeclaration {
       const fname = filter.name
       const label = `${chainLabel}: filter ${typeof fname === 'string' ? `"${fname}" ` : ''}(filters[${j}])`
       const ff = fieldFail(ctx, label)
-      checkKeys(filter, FILTER_KEYS, (k) => ff(k, `is not a known field; a filter has ${FILTER_KEYS.join(', ')}`))
+      checkKeys(filter, FILTER_KEYS, (k) => ff(k, notThisShape(k, 'Kong filter') ?? `is not a known field; a filter has ${FILTER_KEYS.join(', ')}`))
       if (typeof fname !== 'string' || fname === '') return ff('name', `must be the filter's file name without .wasm, got ${show(fname)}`)
       if (/[\\/]/.test(fname) || fname === '.' || fname === '..') ff('name', `must be a file name in the filters directory, got ${show(fname)}`)
       const opts: PluginOptions = { name: fname, wasm: resolve(dir, `${fname}.wasm`) }

@@ -107,6 +107,9 @@ class Slot {
   bufferedEos = false
   trailersHeld = false
   sawEos = false
+  /** StopIterationAndBuffer accumulator (see `#append`) and the body view last cut from it. */
+  acc: Buffer | undefined = undefined
+  accView: Buffer | undefined = undefined
   #head: Ev | undefined = undefined
   #rest: Ev[] | undefined = undefined
   #buffered: Buffer[] | undefined = undefined
@@ -306,13 +309,17 @@ export class Exchange {
     for (let i = 0; i < n; i++) {
       const plugin = plugins[i]!
       let ctx: StreamContext | undefined
-      if (plugin.ready()) {
-        ctx = plugin.newStream(setup.http)
-        ctx.listener = listener ??= (c) => this.#notify(c)
-      } else if (plugin.failStrategy !== 'FAIL_OPEN') {
-        // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
-        this.#deadPlugin ??= plugin
+      try {
+        if (plugin.ready()) {
+          ctx = plugin.newStream(setup.http)
+          ctx.listener = listener ??= (c) => this.#notify(c)
+        }
+      } catch {
+        // Never an exception out of exchange(): a plugin that cannot give a VM gets its fail strategy.
+        ctx = undefined
       }
+      // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
+      if (ctx === undefined && plugin.failStrategy !== 'FAIL_OPEN') this.#deadPlugin ??= plugin
       req[i] = new Slot(plugin, ctx)
       res[i] = new Slot(plugin, ctx)
     }
@@ -643,11 +650,7 @@ export class Exchange {
     if (ev.t === 'd') {
       if (slot.headers === 'stopAll') return this.#hold(d, slot, ev.chunk, ev.eos)
       if (ev.eos) slot.sawEos = true
-      let body = ev.chunk
-      if (slot.buffering) {
-        slot.buffered.push(ev.chunk)
-        body = slot.buffered.length === 1 ? slot.buffered[0]! : Buffer.concat(slot.buffered)
-      }
+      const body = slot.buffering ? this.#append(slot, ev.chunk) : ev.chunk
       if (d.req) ctx.requestBody = body
       else ctx.responseBody = body
       const r = this.#call(d, i, d.req ? 'proxy_on_request_body' : 'proxy_on_response_body', body.byteLength, ev.eos ? 1 : 0)
@@ -735,6 +738,28 @@ export class Exchange {
       return
     }
     this.#emit(d, i, ev)
+  }
+
+  /**
+   * StopIterationAndBuffer: the body so far plus `chunk`, in a buffer that grows by doubling, so
+   * that buffering a body chunk by chunk costs time linear in its size (the plugin sees the whole
+   * body in every callback, ABI §2.5). A body the plugin replaced starts a new buffer.
+   */
+  #append(slot: Slot, chunk: Buffer): Buffer {
+    const prev = slot.buffered.length === 1 ? slot.buffered[0]! : Buffer.concat(slot.buffered)
+    const need = prev.byteLength + chunk.byteLength
+    let acc = slot.acc
+    if (!acc || prev !== slot.accView || need > acc.byteLength) {
+      const next = Buffer.allocUnsafe(Math.max(1024, need * 2))
+      prev.copy(next, 0)
+      acc = next
+    }
+    chunk.copy(acc, prev.byteLength)
+    const view = acc.subarray(0, need)
+    slot.acc = acc
+    slot.accView = view
+    slot.buffered = [view]
+    return view
   }
 
   #hold(d: Dir, slot: Slot, chunk: Buffer, eos: boolean): void {

@@ -37,9 +37,24 @@ export interface MetricEntry {
   readonly name: string
   /** Counter / gauge value (gauges may go below 0; read back as u64 two's complement, as Envoy wraps). */
   value: number
+  /** Histograms: number of samples recorded. */
+  count: number
+  /** Histograms: sum of the samples. */
+  sum: number
   /** Number of ids (over all VMs) that refer to it; at 0 it leaves the registry. */
   refs: number
   prom: Counter | Gauge | Histogram | undefined
+  /** A stat past `limits.maxMetrics`: it counts nothing and is not exported (Envoy's null stats). */
+  readonly dropped?: true
+}
+
+/**
+ * A stat that counts nothing and is not exported: what a metric defined past `limits.maxMetrics`
+ * refers to, as Envoy hands out null stats for the names its stats matcher rejects.
+ * @internal
+ */
+export function nullMetric(type: MetricType, name: string): MetricEntry {
+  return { type, name, value: 0, count: 0, sum: 0, refs: 0, prom: undefined, dropped: true }
 }
 
 /** Options of {@link PluginMetrics}. @internal */
@@ -85,17 +100,33 @@ export class PluginMetrics {
     return this.#registry
   }
 
-  /** Looks up or creates stat `name` of `type` (Envoy: the same name is the same stat). */
-  define(type: MetricType, name: string): MetricEntry {
+  /**
+   * Looks up or creates stat `name` of `type` (Envoy: the same name is the same stat).
+   * @param maxStats - most stats kept (0: no cap)
+   * @returns the stat, or `undefined` when it would be a new one past `maxStats`
+   */
+  define(type: MetricType, name: string, maxStats = 0): MetricEntry | undefined {
     const key = `${type}:${name}`
     let e = this.#byName.get(key)
     if (!e) {
-      e = { type, name, value: 0, refs: 0, prom: undefined }
+      if (maxStats > 0 && this.#byName.size >= maxStats) return undefined
+      e = { type, name, value: 0, count: 0, sum: 0, refs: 0, prom: undefined }
       this.#byName.set(key, e)
       e.prom = this.#export(e)
     }
     e.refs++
     return e
+  }
+
+  /**
+   * The stat a plugin defined as `name`, whether or not it is exported, read synchronously.
+   * @param type - the stat's type; by default a counter, else a gauge, else a histogram of that name
+   * @returns the stat, or `undefined` when no plugin defined it (or it got a null stat past a cap)
+   */
+  find(name: string, type?: MetricType): MetricEntry | undefined {
+    const m = this.#byName
+    if (type !== undefined) return m.get(`${type}:${name}`)
+    return m.get(`${MetricType.Counter}:${name}`) ?? m.get(`${MetricType.Gauge}:${name}`) ?? m.get(`${MetricType.Histogram}:${name}`)
   }
 
   #export(e: MetricEntry): MetricEntry['prom'] {
@@ -127,6 +158,7 @@ export class PluginMetrics {
 
   /** Adds `delta` to a counter (> 0) or a gauge. */
   add(e: MetricEntry, delta: number): void {
+    if (e.dropped) return
     e.value += delta
     if (e.type === MetricType.Counter) (e.prom as Counter | undefined)?.inc(delta)
     else (e.prom as Gauge | undefined)?.set(e.value)
@@ -134,16 +166,21 @@ export class PluginMetrics {
 
   /** Counter: adds; gauge: sets; histogram: records a sample. */
   record(e: MetricEntry, value: number): void {
+    if (e.dropped) return
     if (e.type === MetricType.Counter) this.add(e, value)
     else if (e.type === MetricType.Gauge) {
       e.value = value
       ;(e.prom as Gauge | undefined)?.set(value)
-    } else (e.prom as Histogram | undefined)?.observe(value)
+    } else {
+      e.count++
+      e.sum += value
+      ;(e.prom as Histogram | undefined)?.observe(value)
+    }
   }
 
   /** Drops one reference; the last one removes the stat and its Prometheus series. */
   release(e: MetricEntry): void {
-    if (--e.refs > 0) return
+    if (e.dropped || --e.refs > 0) return
     this.#byName.delete(`${e.type}:${e.name}`)
     const pname = prometheusName(e.name)
     if (e.prom && pname && this.#byProm.get(pname) === e) {

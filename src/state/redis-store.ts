@@ -12,7 +12,7 @@ import type { SharedDataEntry, SharedDataStore, SharedQueueStore } from '../host
 import { parseRedisTarget, type RedisTarget } from '../redis/bridge.js'
 import { nextU32 } from './memory.js'
 import { resolveModule } from './require.js'
-import { CAS_SET_LUA, ENQUEUE_LUA, WORKER_SOURCE } from './redis-worker.js'
+import { CAS_SET_LUA, DEQUEUE_LUA, ENQUEUE_LUA, REGISTER_LUA, WORKER_SOURCE } from './redis-worker.js'
 
 /** Options of {@link createRedisSharedState}. */
 export interface RedisSharedStateOptions {
@@ -71,7 +71,9 @@ class SyncRedis {
         target: parseRedisTarget('(shared state)', this.#options.redis),
         prefix: this.#options.keyPrefix,
         casLua: CAS_SET_LUA,
+        registerLua: REGISTER_LUA,
         enqueueLua: ENQUEUE_LUA,
+        dequeueLua: DEQUEUE_LUA,
         port: channel.port2,
         flag,
       },
@@ -178,14 +180,15 @@ export function createRedisSharedState(options: RedisSharedStateOptions): RedisS
       const r = redis.call('get', vmId, key) as { value: Uint8Array; cas: number } | null
       return r ? ({ value: Buffer.from(r.value), cas: r.cas } satisfies SharedDataEntry) : undefined
     },
-    set(vmId, key, value, cas) {
-      return redis.call('set', vmId, key, value, cas) as boolean
+    set(vmId, key, value, cas, limits) {
+      return redis.call('set', vmId, key, value, cas, limits) as boolean | 'bytes' | 'keys'
     },
     close: () => redis.close(),
   }
   const sharedQueues: SharedQueueStore = {
-    register(vmId, name, onReady) {
-      redis.call('register', vmId, name)
+    register(vmId, name, onReady, limits) {
+      const r = redis.call('register', vmId, name, limits) as true | 'queues' | 'bytes'
+      if (r !== true) return r
       const id = local(vmId, name)
       queues.get(id)!.onReady = onReady
       return id
@@ -195,11 +198,10 @@ export function createRedisSharedState(options: RedisSharedStateOptions): RedisS
       if (known !== undefined && queues.get(known)!.onReady) return known
       return redis.call('resolve', vmId, name) ? local(vmId, name) : undefined
     },
-    enqueue(id, value) {
+    enqueue(id, value, limits) {
       const q = queues.get(id)
       if (!q) return false
-      redis.call('enqueue', q.vm, q.name, value)
-      return true
+      return redis.call('enqueue', q.vm, q.name, value, limits) as true | 'items' | 'bytes'
     },
     dequeue(id) {
       const q = queues.get(id)

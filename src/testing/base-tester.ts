@@ -64,7 +64,7 @@ export abstract class BaseTester {
     return this.harness.redis.inits
   }
 
-  /** The plugins' metrics, by the name they defined (read through the host's prom-client registry). */
+  /** The plugins' metrics, by the name they defined (the host's stats, and what its prom-client registry exports). */
   get metrics(): TestMetrics {
     return (this.#metrics ??= new TestMetrics(this.harness.host))
   }

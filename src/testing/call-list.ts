@@ -1,5 +1,7 @@
 /** The list of calls a recorder saw, in order, with waiting for the next one. @module */
 import { ProxyWasmHostError } from '../errors.js'
+import type { Clock } from '../host/clock.js'
+import { isFakeClock } from './fake-clock.js'
 
 /** State of a recorded call. */
 export type CallState = 'pending' | 'answered' | 'cancelled'
@@ -99,5 +101,24 @@ export class Settle<R> {
           ? `${this.#what} was already answered; answer each call once`
           : `${this.#what} was cancelled by the host (its timeout passed or its root context shut down) before the test answered it`)
     }
+  }
+}
+
+/**
+ * Lets a recorded call's timeout pass. The host enforces the plugin's timeout on its clock: with a
+ * fake clock the clock moves to the call's deadline (the host then answers the plugin); with a real
+ * clock this waits until the host gave up on the call.
+ * @param noTimeout - the message when the call has none, e.g. `HTTP call 4 to x has no timeout (timeout_ms 0) …`
+ * @throws `PWH_ERR_TESTING_CALL_SETTLED` unless the call is pending; `PWH_ERR_TESTING_CALL_NO_TIMEOUT`
+ * when it has no timeout (`timeoutMs` 0)
+ * @internal
+ */
+export async function timeOut(settle: Settle<unknown>, call: { timeoutMs: number; signal: AbortSignal }, clock: Clock, startedAt: number, noTimeout: string): Promise<void> {
+  settle.check()
+  if (call.timeoutMs === 0) throw new ProxyWasmHostError('PWH_ERR_TESTING_CALL_NO_TIMEOUT', noTimeout)
+  if (isFakeClock(clock)) {
+    await clock.advance(Math.max(0, startedAt + call.timeoutMs - clock.now()))
+  } else if (!call.signal.aborted) {
+    await new Promise<void>((resolve) => call.signal.addEventListener('abort', () => resolve(), { once: true }))
   }
 }

@@ -44,8 +44,13 @@ export interface TesterOptions {
   wasi?: WasiOption
   /** Host functions for `proxy_call_foreign_function`. */
   foreignFunctions?: Record<string, ForeignFunction>
-  /** Host limits. */
+  /**
+   * Host limits, as `new WasmPluginHost({ limits })`: CPU and memory of the VMs, body buffers,
+   * callout responses, and the state caps (`maxSharedDataBytes`, `maxMetrics` …).
+   */
   limits?: HostOptions['limits']
+  /** Refuse plugins importing hostcalls the host answers `Unimplemented` (`PWH_ERR_PLUGIN_UNIMPLEMENTED`), as the host option. */
+  strictHostcalls?: boolean
 }
 
 /** @internal */
@@ -65,7 +70,7 @@ export class Harness {
     this.clock = c === 'fake' ? createFakeClock(options.startTime === undefined ? {} : { now: options.startTime }) : c === 'system' ? systemClock : c
     this.logCapture = new LogCapture(options.logLevel ?? 'trace', isTruthy(process.env.PWH_TEST_LOGS))
     this.http = new HttpCallRecorder(this.clock, options.upstreams ? { upstreams: options.upstreams } : {})
-    this.redis = new RedisCallRecorder(options.redisClusters ? { clusters: options.redisClusters } : {})
+    this.redis = new RedisCallRecorder({ clock: this.clock, ...(options.redisClusters ? { clusters: options.redisClusters } : {}) })
     this.pauseTimeoutMs = options.pauseTimeoutMs ?? 60_000
     const hostOptions: HostOptions = {
       compileCache,
@@ -79,6 +84,7 @@ export class Harness {
     if (options.wasi !== undefined) hostOptions.wasi = options.wasi
     if (options.foreignFunctions) hostOptions.foreignFunctions = options.foreignFunctions
     if (options.limits) hostOptions.limits = options.limits
+    if (options.strictHostcalls !== undefined) hostOptions.strictHostcalls = options.strictHostcalls
     this.host = new WasmPluginHost(hostOptions)
     registry.add(this)
     for (const fn of watchers) fn(this)

@@ -8,8 +8,7 @@ import { ProxyWasmHostError } from '../errors.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Clock } from '../host/clock.js'
 import type { HttpCallDispatcher, HttpCallout, HttpCalloutResult } from '../host/services.js'
-import { CallList, Settle, type CallState, type RecordedCall } from './call-list.js'
-import { isFakeClock } from './fake-clock.js'
+import { CallList, Settle, timeOut, type CallState, type RecordedCall } from './call-list.js'
 import { flush } from './flush.js'
 
 /** The answer given to {@link RecordedHttpCall.respond}. */
@@ -125,27 +124,16 @@ export class HttpCallRecorder implements HttpCallDispatcher {
       async fail(kind) {
         if (kind === 'reset') settle.settle({ kind: 'reset', reason: 'reset by the test' })
         else if (kind === 'connect-failure') settle.settle({ kind: 'connect-failure', reason: 'connection refused (test)' })
-        else if (kind === 'timeout') await timeOut(settle, call, clock, startedAt)
+        else if (kind === 'timeout') {
+          await timeOut(settle as Settle<unknown>, call, clock, startedAt,
+            `HTTP call ${call.token} to ${call.upstream} has no timeout (timeout_ms 0), and Envoy never times such a call out; answer it with respond() or fail('reset')`)
+        }
         else throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', `fail() takes 'timeout', 'reset' or 'connect-failure', got ${JSON.stringify(kind)}`)
         await flush()
       },
     }
     this.calls.record(recorded)
     return settle.promise
-  }
-}
-
-async function timeOut(settle: Settle<HttpCalloutResult>, call: HttpCallout, clock: Clock, startedAt: number): Promise<void> {
-  settle.check()
-  if (call.timeoutMs === 0) {
-    throw new ProxyWasmHostError('PWH_ERR_TESTING_CALL_NO_TIMEOUT',
-      `HTTP call ${call.token} to ${call.upstream} has no timeout (timeout_ms 0), and Envoy never times such a call out; answer it with respond() or fail('reset')`)
-  }
-  // The host enforces the plugin's timeout on its clock: let that clock reach the deadline.
-  if (isFakeClock(clock)) {
-    await clock.advance(Math.max(0, startedAt + call.timeoutMs - clock.now()))
-  } else if (!call.signal.aborted) {
-    await new Promise<void>((resolve) => call.signal.addEventListener('abort', () => resolve(), { once: true }))
   }
 }
 

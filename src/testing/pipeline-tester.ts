@@ -1,6 +1,6 @@
 /** `createPipelineTester`: a whole gateway configuration, in gateway order, with fakes around it. @module */
 import type { Plugin } from '../host/plugin.js'
-import type { ConfigLoadOptions } from '../pipeline/config.js'
+import { loadDeclaration, readPipelineConfig, type ConfigLoadOptions } from '../pipeline/config.js'
 import { PluginPipeline, type PlanQuery } from '../pipeline/pipeline.js'
 import { BaseTester } from './base-tester.js'
 import { Harness, type TesterOptions } from './harness.js'
@@ -49,7 +49,8 @@ export class PipelineTester extends BaseTester {
 /**
  * Loads a whole configuration for tests: the same shapes `PluginPipeline.fromConfig` reads.
  * @param config - a YAML/JSON file path, or the parsed object
- * @param options - clock, log level, known upstreams; base directory, Kong filters directory, schemas
+ * @param options - clock, log level, known upstreams, limits (over the file's `limits:`); base
+ * directory, Kong filters directory, schemas
  * @returns the started tester; call `close()` after the test
  * @throws `PWH_ERR_CONFIG_FILE`, `PWH_ERR_CONFIG_INVALID`, `PWH_ERR_CONFIG_SCHEMA` and every code
  * of `WasmPluginHost.load`, with the plugins' log lines appended
@@ -60,14 +61,17 @@ export class PipelineTester extends BaseTester {
  * ```
  */
 export async function createPipelineTester(config: string | object, options: PipelineTesterOptions = {}): Promise<PipelineTester> {
-  const harness = new Harness(options)
   const load: ConfigLoadOptions = {}
   for (const k of ['baseDir', 'filtersDir', 'schemas', 'responseOrder', 'allowHeaderStopIteration'] as const) {
     if (options[k] !== undefined) (load as Record<string, unknown>)[k] = options[k]
   }
   if (options.pauseTimeoutMs !== undefined) load.pauseTimeoutMs = options.pauseTimeoutMs
+  const decl = await readPipelineConfig(config, load)
+  // The file's limits make the host, as serve --config makes it; the test's own win.
+  const fileLimits = decl.host?.limits
+  const harness = new Harness(fileLimits ? { ...options, limits: { ...fileLimits, ...options.limits } } : options)
   try {
-    const pipeline = await PluginPipeline.fromConfig(harness.host, config, load)
+    const pipeline = new PluginPipeline(harness.host, await loadDeclaration(harness.host, decl, config, load))
     harness.onClose(() => pipeline.close())
     return new PipelineTester(harness, pipeline)
   } catch (err) {

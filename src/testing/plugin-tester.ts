@@ -11,7 +11,7 @@ import { StreamTester, type StreamOptions } from './stream.js'
 /** Options of {@link createPluginTester}: the plugin's settings and the tester's. */
 export interface PluginTesterOptions
   extends TesterOptions,
-    Pick<PluginOptions, 'config' | 'vmConfig' | 'properties' | 'rootId' | 'vmId' | 'name' | 'env' | 'args' | 'failStrategy' | 'phase' | 'priority'> {}
+    Pick<PluginOptions, 'config' | 'vmConfig' | 'properties' | 'rootId' | 'vmId' | 'name' | 'env' | 'args' | 'failStrategy' | 'phase' | 'priority' | 'rebuildAfterRequests' | 'rebuildMaxMemoryBytes' | 'sha256'> {}
 
 /**
  * One plugin loaded from its real binary, with a fake outside world: recorded callouts and Redis
@@ -76,7 +76,8 @@ export class PluginTester extends BaseTester {
  * Loads a plugin's real `.wasm` (Go, Rust, C++, AssemblyScript, WAT) into a host whose outside
  * world is fake, for unit tests under any test runner (vitest, node:test, jest).
  * @param wasm - path, URL or bytes of the plugin binary
- * @param options - plugin configuration, VM configuration, properties, ids; clock, log level, known upstreams
+ * @param options - plugin configuration, VM configuration, properties, ids, rebuild settings; clock,
+ * log level, known upstreams; host limits and `strictHostcalls`
  * @returns the started tester; call `close()` after the test
  * @throws every code of `WasmPluginHost.load` (e.g. `PWH_ERR_PLUGIN_CONFIGURE_FAILED`), with the
  * plugin's log lines appended to the message
@@ -92,7 +93,7 @@ export class PluginTester extends BaseTester {
 export async function createPluginTester(wasm: WasmSource, options: PluginTesterOptions = {}): Promise<PluginTester> {
   const harness = new Harness(options)
   const load: PluginOptions = { wasm }
-  for (const k of ['config', 'vmConfig', 'properties', 'rootId', 'vmId', 'name', 'env', 'args', 'failStrategy', 'phase', 'priority'] as const) {
+  for (const k of ['config', 'vmConfig', 'properties', 'rootId', 'vmId', 'name', 'env', 'args', 'failStrategy', 'phase', 'priority', 'rebuildAfterRequests', 'rebuildMaxMemoryBytes', 'sha256'] as const) {
     if (options[k] !== undefined) (load as unknown as Record<string, unknown>)[k] = options[k]
   }
   try {

@@ -6,8 +6,9 @@
  */
 import { WasmResult } from '../abi/enums.js'
 import { ProxyWasmHostError } from '../errors.js'
-import type { RedisBridge, RedisCallResult, RedisInitOptions } from '../host/services.js'
-import { CallList, Settle, type CallState, type RecordedCall } from './call-list.js'
+import { systemClock, type Clock } from '../host/clock.js'
+import type { RedisBridge, RedisCallInfo, RedisCallResult, RedisInitOptions } from '../host/services.js'
+import { CallList, Settle, timeOut, type CallState, type RecordedCall } from './call-list.js'
 import { flush } from './flush.js'
 
 /**
@@ -39,6 +40,8 @@ export interface RecordedRedisCall extends RecordedCall {
   readonly plugin: string
   /** The token the plugin got. */
   readonly token: number
+  /** The per-operation timeout the plugin gave `proxy_redis_init` for this cluster, in ms (0: none). */
+  readonly timeoutMs: number
   /**
    * Answers the command with `value` encoded as one RESP reply; the plugin's
    * `proxy_on_redis_call_response` runs with it.
@@ -48,13 +51,17 @@ export interface RecordedRedisCall extends RecordedCall {
    */
   respond(value: RespValue): Promise<void>
   /**
-   * Fails the command as a lost connection or a timeout does: the plugin gets status 1 and
-   * `proxy_get_status` 11 `reset`.
-   * @param reason - for the host's log line
+   * Fails the command as a lost connection does, or lets its timeout pass: either way the plugin
+   * gets status 1 and `proxy_get_status` 11 `reset` (wasm-go: "cannot connect to redis cluster").
+   * @param reason - `'timeout'`: the host times the call out on its clock, as it does in production
+   * with the timeout of `proxy_redis_init` (with `clock: 'fake'` the clock moves to the deadline;
+   * with a real clock the test waits for it); anything else (default `'connection lost (test)'`):
+   * the connection is lost now, the text is for the host's log line
    * @returns a promise that resolves once the plugin handled the failure
-   * @throws `PWH_ERR_TESTING_CALL_SETTLED`
+   * @throws `PWH_ERR_TESTING_CALL_SETTLED`; `PWH_ERR_TESTING_CALL_NO_TIMEOUT` for a `'timeout'` of
+   * a call without one (`proxy_redis_init` gave 0, or was never called)
    */
-  fail(reason?: string): Promise<void>
+  fail(reason?: 'timeout' | (string & {})): Promise<void>
 }
 
 /** One `proxy_redis_init` a plugin made. */
@@ -67,6 +74,8 @@ export interface RecordedRedisInit extends RedisInitOptions {
 export interface RedisCallRecorderOptions {
   /** Cluster names that exist; others get `BadArgument` (default: every name exists). */
   clusters?: readonly string[]
+  /** The host's clock, which `fail('timeout')` moves when it is fake (default the system clock). */
+  clock?: Clock
 }
 
 /** @internal the recorder the testers give the host as `redisBridge`. */
@@ -74,9 +83,11 @@ export class RedisCallRecorder implements RedisBridge {
   readonly calls = new CallList<RecordedRedisCall>()
   readonly inits: RecordedRedisInit[] = []
   readonly #known: Set<string> | undefined
+  readonly #clock: Clock
 
   constructor(options: RedisCallRecorderOptions = {}) {
     this.#known = options.clusters ? new Set(options.clusters) : undefined
+    this.#clock = options.clock ?? systemClock
   }
 
   init(_owner: object, cluster: string, options: RedisInitOptions): WasmResult {
@@ -85,10 +96,14 @@ export class RedisCallRecorder implements RedisBridge {
     return WasmResult.Ok
   }
 
-  call(_owner: object, cluster: string, query: Buffer, info: { plugin: string; token: number; signal: AbortSignal }): Promise<RedisCallResult> | undefined {
+  call(_owner: object, cluster: string, query: Buffer, info: RedisCallInfo): Promise<RedisCallResult> | undefined {
     if (this.#known && !this.#known.has(cluster)) return undefined
     const command = decodeCommand(query)
-    const settle = new Settle<RedisCallResult>(`Redis call ${info.token} (${command.join(' ').slice(0, 60)}) to ${cluster}`, info.signal)
+    const what = `Redis call ${info.token} (${command.join(' ').slice(0, 60)}) to ${cluster}`
+    const settle = new Settle<RedisCallResult>(what, info.signal)
+    const clock = this.#clock
+    const startedAt = clock.now()
+    const timeoutMs = info.timeoutMs ?? 0
     this.calls.record({
       get state(): CallState {
         return settle.state
@@ -98,13 +113,17 @@ export class RedisCallRecorder implements RedisBridge {
       query,
       plugin: info.plugin,
       token: info.token,
+      timeoutMs,
       async respond(value) {
         settle.check()
         settle.settle({ ok: true, reply: encodeResp(value) })
         await flush()
       },
       async fail(reason = 'connection lost (test)') {
-        settle.settle({ ok: false, reason })
+        if (reason === 'timeout') {
+          await timeOut(settle as Settle<unknown>, { timeoutMs, signal: info.signal }, clock, startedAt,
+            `${what} has no timeout (proxy_redis_init gave 0, or was not called), so the host never times it out; answer it with respond() or fail()`)
+        } else settle.settle({ ok: false, reason })
         await flush()
       },
     })

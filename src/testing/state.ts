@@ -1,11 +1,11 @@
 /**
- * What a test reads of the host's own state: plugin metrics (through the prom-client registry, by
- * the name the plugin defined) and shared data (the tester's in-memory store).
+ * What a test reads of the host's own state: plugin metrics (by the name the plugin defined, from
+ * the host's stats; and as prom-client exports them) and shared data (the tester's in-memory store).
  * @module
  */
 import type { WasmPluginHost } from '../host/host.js'
 import type { SharedDataStore } from '../host/services.js'
-import { prometheusName } from '../state/metrics.js'
+import { MetricType, prometheusName } from '../state/metrics.js'
 
 /** A histogram as a test reads it. */
 export interface TestHistogram {
@@ -16,14 +16,15 @@ export interface TestHistogram {
 }
 
 /**
- * The plugins' metrics (`proxy_define_metric` …), read by the name the plugin defined, through the
- * host's prom-client registry (`host.metricsRegistry`), where they appear under the names Envoy's
- * Prometheus endpoint shows.
+ * The plugins' metrics (`proxy_define_metric` …), read by the name the plugin defined. `get` and
+ * `histogram` read the host's stats synchronously, names Envoy does not export included; `exported`
+ * and `text` read what the host's prom-client registry (`host.metricsRegistry`) exports, under the
+ * names Envoy's Prometheus endpoint shows.
  *
  * @example
  * ```ts
  * await t.request({ path: '/' })
- * expect(await t.metrics.get('demo.requests_total')).toBe(1)
+ * expect(t.metrics.get('demo.requests_total')).toBe(1)
  * ```
  */
 export class TestMetrics {
@@ -35,32 +36,51 @@ export class TestMetrics {
   }
 
   /**
-   * The value of a counter or gauge (for a histogram: its number of samples).
-   * @param name - the name the plugin defined, e.g. `demo.requests_total`
-   * @returns the value, or `undefined` when no plugin defined it (or Envoy would not export it: an
-   * empty name or one that starts with a digit)
+   * The value of a counter or gauge (for a histogram: its number of samples), read synchronously
+   * from the host's stats, whether Envoy would export the name or not.
+   * @param name - the name the plugin defined, e.g. `demo.requests_total` (or `9lives`)
+   * @returns the value, or `undefined` when no plugin defined it (or it got a null stat past
+   * `limits.maxMetrics`)
    * @example
    * ```ts
-   * expect(await t.metrics.get('demo.requests_total')).toBe(3)
+   * expect(t.metrics.get('demo.requests_total')).toBe(3)
    * ```
    */
-  async get(name: string): Promise<number | undefined> {
+  get(name: string): number | undefined {
+    const e = this.#host.pluginMetrics.find(name)
+    if (!e) return undefined
+    return e.type === MetricType.Histogram ? e.count : e.value
+  }
+
+  /**
+   * A histogram's sample count and sum, read synchronously from the host's stats.
+   * @param name - the name the plugin defined
+   * @returns count and sum, or `undefined` when there is no such histogram
+   * @example
+   * ```ts
+   * expect(t.metrics.histogram('demo.latency_ms')).toEqual({ count: 2, sum: 10 })
+   * ```
+   */
+  histogram(name: string): TestHistogram | undefined {
+    const e = this.#host.pluginMetrics.find(name, MetricType.Histogram)
+    return e && { count: e.count, sum: e.sum }
+  }
+
+  /**
+   * The value as prom-client exports it (a histogram: its sample count), through the host's registry.
+   * @param name - the name the plugin defined
+   * @returns the exported value, or `undefined` when it is not exported (no plugin defined it, or
+   * Envoy would not show the name: empty, or starting with a digit)
+   * @example
+   * ```ts
+   * expect(await t.metrics.exported('9lives')).toBeUndefined()
+   * ```
+   */
+  async exported(name: string): Promise<number | undefined> {
     const m = await this.#read(name)
     if (!m) return undefined
     if (m.type === 'histogram') return m.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0
     return m.values[0]?.value ?? 0
-  }
-
-  /**
-   * A histogram's sample count and sum.
-   * @param name - the name the plugin defined
-   * @returns count and sum, or `undefined` when there is no such histogram
-   */
-  async histogram(name: string): Promise<TestHistogram | undefined> {
-    const m = await this.#read(name)
-    if (!m || m.type !== 'histogram') return undefined
-    const pick = (suffix: string) => m.values.find((v) => v.metricName?.endsWith(suffix))?.value ?? 0
-    return { count: pick('_count'), sum: pick('_sum') }
   }
 
   /**

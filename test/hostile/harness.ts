@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 
 export interface Answer {
   status: number
@@ -40,6 +40,19 @@ export async function listen(handler: RequestListener): Promise<Listening> {
 /** A plain node:http server answering `200 bystander ok`; it has nothing to do with the plugins. */
 export function bystander(): Promise<Listening> {
   return listen((_req, res) => res.end('bystander ok'))
+}
+
+/**
+ * A {@link bystander} for the whole test file: started before its tests, closed after them. Call it
+ * at the top level of the file.
+ */
+export function useBystander(): Listening {
+  const holder = {} as Listening
+  beforeAll(async () => {
+    Object.assign(holder, await bystander())
+  })
+  afterAll(() => holder.close())
+  return holder
 }
 
 /** An app behind the plugins: answers 200 with the request headers it got as JSON. */

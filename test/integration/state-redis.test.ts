@@ -66,6 +66,10 @@ function redisState(prefix: string) {
 describe('Redis-backed shared data', () => {
   it('two separate Node processes × 1000 CAS-retry increments of one key → exactly 2000', async () => {
     const prefix = `cas${Date.now()}`
+    // Seeded first: with no key both processes could read NotFound and write with CAS 0, which the
+    // ABI makes unconditional (one increment would be lost by design, not by the store).
+    const seed = redisState(prefix)
+    seed.sharedData.set('', 'counter', Buffer.from('0'), 0)
     const a = child({ mode: 'incr', n: 1000, wasm: fixture('go', 'shared-data'), prefix })
     const b = child({ mode: 'incr', n: 1000, wasm: fixture('go', 'shared-data'), prefix })
     // Both are loaded before either starts, so that they really run at the same time.
@@ -74,8 +78,7 @@ describe('Redis-backed shared data', () => {
     b.send('go')
     const [da, db] = await Promise.all([a.waitFor(/^done /, 120_000), b.waitFor(/^done /, 120_000)])
     const retries = Number(/retries=(\d+)/.exec(da)![1]) + Number(/retries=(\d+)/.exec(db)![1])
-    const s = redisState(prefix)
-    expect(s.sharedData.get('', 'counter')?.value.toString()).toBe('2000')
+    expect(seed.sharedData.get('', 'counter')?.value.toString()).toBe('2000')
     // The processes did contend: some writes were refused with CasMismatch and retried.
     expect(retries).toBeGreaterThan(0)
   }, 180_000)

@@ -184,3 +184,43 @@ describe('t.stream(): one callback at a time', () => {
     expect(s.request.headers).not.toHaveHeader('x-body-len')
   })
 })
+
+describe('isolation settings reach the host and the plugin', () => {
+  it('strictHostcalls refuses a plugin that imports hostcalls the host answers Unimplemented; without it the plugin loads', async () => {
+    const err = await createPluginTester(fixture('wat', 'hostile-unimplemented'), { strictHostcalls: true }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'PWH_ERR_PLUGIN_UNIMPLEMENTED' })
+    t = await createPluginTester(fixture('wat', 'hostile-unimplemented'))
+    expect(t).toHaveLogged('warn', 'imports hostcalls this host answers Unimplemented')
+  })
+
+  it('rebuildAfterRequests: the third request runs on a new VM', async () => {
+    t = await createPluginTester(fixture('go', 'headers'), { rebuildAfterRequests: 2 })
+    const first = t.plugin.vm
+    await t.request({ headers: { host: 'a' } })
+    await t.request({ headers: { host: 'a' } })
+    expect(t.plugin.vm).toBe(first)
+    await t.request({ headers: { host: 'a' } })
+    expect(t.plugin.vm).not.toBe(first)
+    expect(t).toHaveLogged('info', 'rebuilt the VM')
+  })
+
+  it('rebuildMaxMemoryBytes: a VM larger than that is rebuilt for the next request', async () => {
+    t = await createPluginTester(fixture('go', 'headers'), { rebuildMaxMemoryBytes: 65536 })
+    const first = t.plugin.vm
+    await t.request({ headers: { host: 'a' } })
+    await t.request({ headers: { host: 'a' } })
+    expect(t.plugin.vm).not.toBe(first)
+  })
+
+  it('limits: the state caps apply to the plugin (a new shared-data key past maxSharedDataKeys is an error for it)', async () => {
+    t = await createPluginTester(fixture('go', 'shared-data'), { limits: { maxSharedDataKeys: 1 } })
+    expect(await t.request({ headers: { host: 'a', 'x-op': 'set', 'x-key': 'a', 'x-value': '1' } })).toAnswer(200, 'ok')
+    expect(await t.request({ headers: { host: 'a', 'x-op': 'set', 'x-key': 'b', 'x-value': '1' } })).toAnswer(409, 'error status returned by host: internal failure')
+    expect(t).toHaveLogged('warn', 'limits.maxSharedDataKeys (1) reached')
+  })
+
+  it('sha256: a binary with another digest is refused', async () => {
+    const err = await createPluginTester(fixture('go', 'headers'), { sha256: '0'.repeat(64) }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'PWH_ERR_PLUGIN_CHECKSUM' })
+  })
+})

@@ -90,17 +90,99 @@ describe('Redis (faked)', () => {
   })
 })
 
+describe('Redis (faked): timeouts and shutdown', () => {
+  const rawConfig = (timeout: number) => ({ config: { cluster: 'outbound|6379||r.dns', username: '', password: '', timeout }, clock: 'fake' as const })
+  const get = { headers: { host: 'a', 'x-query': Buffer.from('*2\r\n$3\r\nget\r\n$1\r\nk\r\n').toString('base64') } }
+
+  it("fail('timeout'): the clock moves to the deadline of proxy_redis_init's timeout and the plugin gets the failed call", async () => {
+    t = await createPluginTester(fixture('go', 'redis-raw'), rawConfig(100))
+    const start = t.clock.now()
+    const pending = t.request(get)
+    const call = t.redisCalls[0]!
+    expect(call.timeoutMs).toBe(100)
+    await call.fail('timeout')
+    const r = await pending
+    expect(t.clock.now() - start).toBe(100)
+    expect(r.localResponse).toHaveHeader('x-redis-status', '1')
+    expect(r.localResponse?.text).toBe('')
+    expect(call.state).toBe('cancelled')
+    await expect(call.respond('late')).rejects.toMatchObject({ code: 'PWH_ERR_TESTING_CALL_SETTLED' })
+  })
+
+  it('the host times the call out on its own clock, whatever the bridge does (the recorder never answers by itself)', async () => {
+    t = await createPluginTester(fixture('go', 'redis-raw'), rawConfig(100))
+    const pending = t.request(get)
+    await t.tick(99)
+    expect(t.redisCalls[0]!.state).toBe('pending')
+    await t.tick(1)
+    expect((await pending).localResponse).toHaveHeader('x-redis-status', '1')
+    expect(t.redisCalls[0]!.state).toBe('cancelled')
+  })
+
+  it("a call without a timeout (proxy_redis_init gave 0) cannot time out: fail('timeout') says so", async () => {
+    t = await createPluginTester(fixture('go', 'redis-raw'), rawConfig(0))
+    const pending = t.request(get)
+    await t.tick(60_000 - 1)
+    await expect(t.redisCalls[0]!.fail('timeout')).rejects.toMatchObject({ code: 'PWH_ERR_TESTING_CALL_NO_TIMEOUT' })
+    await t.redisCalls[0]!.respond(null)
+    expect((await pending).localResponse).toHaveHeader('x-redis-status', '0')
+  })
+
+  it("with the real clock fail('timeout') waits for the host's timer", async () => {
+    t = await createPluginTester(fixture('go', 'redis-raw'), { ...rawConfig(50), clock: 'system' })
+    const pending = t.request(get)
+    const started = Date.now()
+    await t.redisCalls[0]!.fail('timeout')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45)
+    expect((await pending).localResponse).toHaveHeader('x-redis-status', '1')
+  })
+
+  it('the root context shuts down while a call is pending: the call is cancelled, no callback runs, nothing stays pending', async () => {
+    t = await createPluginTester(fixture('go', 'redis-raw'), { ...rawConfig(100), pauseTimeoutMs: 1000 })
+    const pending = t.request(get)
+    const call = t.redisCalls[0]!
+    const root = [...t.plugin.vm!.contexts.values()].find((c) => c.isRoot) as unknown as { pending: Map<number, unknown> }
+    expect(root.pending.size).toBe(1)
+    t.plugin.close()
+    expect(root.pending.size).toBe(0)
+    expect(call.state).toBe('cancelled')
+    await expect(call.respond('late')).rejects.toMatchObject({ code: 'PWH_ERR_TESTING_CALL_SETTLED' })
+    // Past the call's timeout: its timer was stopped with it. The paused request ends by the
+    // pause timeout, not by a callback (which would answer 200 with x-redis-status).
+    await t.tick(1000)
+    const r = await pending
+    expect(r.localResponse?.status).toBe(504)
+    expect(r.localResponse?.headers).not.toHaveHeader('x-redis-status')
+    expect(t.logs.filter((l) => l.level === 'error' || l.level === 'critical')).toEqual([])
+  })
+})
+
 describe('metrics and shared data', () => {
-  it('counter, gauge and histogram by the names the plugin defined; Prometheus text', async () => {
+  it('counter, gauge and histogram by the names the plugin defined, synchronously; what prom-client exports; Prometheus text', async () => {
     t = await createPluginTester(fixture('go', 'metrics'))
     await t.request({ headers: { host: 'a', 'x-gauge-add': '5', 'x-record': '7' } })
     await t.request({ headers: { host: 'a', 'x-gauge-add': '-2', 'x-record': '3' } })
-    expect(await t.metrics.get('demo.requests_total')).toBe(2)
-    expect(await t.metrics.get('demo.inflight')).toBe(3)
-    expect(await t.metrics.histogram('demo.latency_ms')).toEqual({ count: 2, sum: 10 })
-    expect(await t.metrics.get('9lives')).toBeUndefined()
-    expect(await t.metrics.get('no.such')).toBeUndefined()
+    expect(t.metrics.get('demo.requests_total')).toBe(2)
+    expect(t.metrics.get('demo.inflight')).toBe(3)
+    expect(t.metrics.get('demo.latency_ms')).toBe(2)
+    expect(t.metrics.histogram('demo.latency_ms')).toEqual({ count: 2, sum: 10 })
+    expect(t.metrics.histogram('demo.requests_total')).toBeUndefined()
+    // A name Envoy does not export is still read by the name the plugin defined (+2 per request).
+    expect(t.metrics.get('9lives')).toBe(4)
+    expect(t.metrics.get('no.such')).toBeUndefined()
+    // The prom-client path: the exported names only.
+    expect(await t.metrics.exported('demo.requests_total')).toBe(2)
+    expect(await t.metrics.exported('demo.latency_ms')).toBe(2)
+    expect(await t.metrics.exported('9lives')).toBeUndefined()
     expect(await t.metrics.text()).toMatch(/^demo_requests_total 2$/m)
+  })
+
+  it('metrics past limits.maxMetrics read as undefined: their null stats count nothing', async () => {
+    t = await createPluginTester(fixture('go', 'metrics'), { limits: { maxMetrics: 2 } })
+    await t.request({ headers: { host: 'a', 'x-record': '7' } })
+    expect([t.metrics.get('demo.requests_total'), t.metrics.get('demo.inflight')]).toEqual([1, 1])
+    expect([t.metrics.histogram('demo.latency_ms'), t.metrics.get('9lives')]).toEqual([undefined, undefined])
+    expect(t).toHaveLogged('warn', 'limits.maxMetrics (2) reached')
   })
 
   it('shared data seeded by the test, read by the plugin, and the plugin\'s writes read back', async () => {

@@ -95,3 +95,21 @@ describe('CLI parser', () => {
     expect(commandHelp(serveCommand)).toMatch(/--plugin <file\.wasm\[=config\]>/)
   })
 })
+
+describe('serve: limit flags', () => {
+  const apply = async (args: string[]) => {
+    const parsed = parseCommandLine(serveCommand, args)
+    const opts = serveCommand.init({ cwd: '/', print: () => {}, printError: () => {} })
+    for (const g of serveCommand.groups) await g.apply?.(parsed, opts, { cwd: '/', print: () => {}, printError: () => {} })
+    return opts
+  }
+  it('--cpu-limit-ms, --max-memory-mb and --strict-hostcalls reach the host options; without them the host (or --config file) decides', async () => {
+    expect((await apply([])).hostOptions?.limits).toBeUndefined()
+    expect((await apply(['--max-memory-mb', '64'])).hostOptions?.limits).toEqual({ maxMemoryBytes: 64 * 1024 * 1024 })
+    const o = await apply(['--cpu-limit-ms', '250', '--max-memory-mb', '64', '--strict-hostcalls'])
+    expect(o.hostOptions).toMatchObject({ limits: { callbackTimeoutMs: 250, maxMemoryBytes: 64 * 1024 * 1024 }, strictHostcalls: true })
+    expect((await apply(['--cpu-limit-ms', '0'])).hostOptions?.limits?.callbackTimeoutMs).toBe(0)
+    await expect(apply(['--cpu-limit-ms', '-1'])).rejects.toMatchObject({ code: 'PWH_ERR_CONFIG_INVALID' })
+    expect(commandHelp(serveCommand)).toContain('--cpu-limit-ms <ms>')
+  })
+})

@@ -7,6 +7,8 @@ import { parseAllDocuments } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { LOG_LEVEL_NAMES } from '../../src/abi/enums.js'
 import { normalizePhase } from '../../src/host/host.js'
+import { PIPELINE_KEYS, PLUGIN_KEYS } from '../../src/pipeline/config.js'
+import { LIMIT_KEYS } from '../../src/pipeline/config-isolation.js'
 
 const read = (p: string) => readFileSync(fileURLToPath(new URL(`../../${p}`, import.meta.url)), 'utf8')
 const ajv = new Ajv({ allErrors: true, strict: false })
@@ -33,6 +35,16 @@ describe('published JSON Schemas', () => {
     expect(wasmplugin({ apiVersion: 'extensions.higress.io/v1alpha1', kind: 'WasmPlugin', metadata: { name: 'a' }, spec: { url: 'a.wasm', priorty: 1 } })).toBe(false)
     expect(kong({ filter_chains: [{ route: 'r', filters: [{ name: 'f', confg: {} }] }] })).toBe(false)
     expect(kong({ filter_chains: [{ route: 'r', service: 's', filters: [{ name: 'f' }] }] })).toBe(false)
+  })
+
+  it('pipeline.json has exactly the fields the loader reads: top level, plugin entries, limits', () => {
+    const def = JSON.parse(read('schema/pipeline.json')) as { properties: Record<string, { properties?: object }>; definitions: { plugin: { properties: object } } }
+    expect(Object.keys(def.properties).filter((k) => k !== '$schema').sort()).toEqual([...PIPELINE_KEYS].sort())
+    expect(Object.keys(def.definitions.plugin.properties).sort()).toEqual([...PLUGIN_KEYS].sort())
+    expect(Object.keys(def.properties.limits!.properties!).sort()).toEqual([...LIMIT_KEYS].sort())
+    expect(pipeline(docs('test/fixtures-config/isolation.yaml')[0]), JSON.stringify(pipeline.errors)).toBe(true)
+    expect(pipeline({ limits: { maxMemoryByte: 1 }, plugins: [] })).toBe(false)
+    expect(pipeline({ plugins: [{ wasm: 'a.wasm', rebuildAfterRequests: 2.5 }] })).toBe(false)
   })
 
   it('list exactly the values the loader accepts', () => {

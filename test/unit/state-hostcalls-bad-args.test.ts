@@ -83,6 +83,75 @@ describe('metrics hostcalls: Envoy rules', () => {
   })
 })
 
+describe('metrics hostcalls: limits.maxMetrics and long names (always Ok, null stats past a cap)', () => {
+  it('a new name past the host\'s cap gets a null stat that counts nothing; a known name still gets its stat', async () => {
+    const { host, calls, put, slot } = await setup({ limits: { maxMetrics: 2 } })
+    const id = slot()
+    const [ap, al] = put('a')
+    const [bp, bl] = put('b')
+    expect(calls.proxy_define_metric!(0, ap, al, id)).toBe(WasmResult.Ok)
+    expect(calls.proxy_define_metric!(1, bp, bl, id)).toBe(WasmResult.Ok)
+    // Another VM of the same host: the host has its 2 stats.
+    const other = await host.load({ wasm: fixture('wat', 'abi-0-2-1'), vmId: 'vm' })
+    other.vm!.effective = [...other.vm!.contexts.values()].find((c) => c.isRoot)!
+    const o = envHostcalls(other.vm!) as unknown as Record<string, Call>
+    const [cp, cl] = put('c')
+    other.vm!.memory.set(cp, Buffer.from('c'))
+    other.vm!.memory.set(ap, Buffer.from('a'))
+    expect(o.proxy_define_metric!(0, cp, cl, id)).toBe(WasmResult.Ok)
+    const c = other.vm!.memory.getU32(id)!
+    expect(o.proxy_define_metric!(0, ap, al, id)).toBe(WasmResult.Ok)
+    const a = other.vm!.memory.getU32(id)!
+    expect(o.proxy_increment_metric!(c, 5n)).toBe(WasmResult.Ok)
+    expect(o.proxy_increment_metric!(a, 5n)).toBe(WasmResult.Ok)
+    expect(o.proxy_record_metric!(c, 9n)).toBe(WasmResult.Ok)
+    expect(o.proxy_get_metric!(c, id)).toBe(WasmResult.Ok)
+    expect(other.vm!.memory.getU32(id)).toBe(0)
+    expect(o.proxy_get_metric!(a, id)).toBe(WasmResult.Ok)
+    expect(other.vm!.memory.getU32(id)).toBe(5)
+    // Envoy's other rules hold for null stats too.
+    expect(o.proxy_increment_metric!(c, 0n)).toBe(WasmResult.BadArgument)
+    expect((await host.metricsRegistry.getMetricsAsJSON()).map((m) => m.name).sort()).toEqual(['a', 'b'])
+  })
+
+  it('past the cap a VM gets no new ids: a known name keeps its first id, new names share one null id per type', async () => {
+    const { calls, put, slot, u32 } = await setup({ limits: { maxMetrics: 3 } })
+    const id = slot()
+    const [xp, xl] = put('x')
+    const got = new Set<number>()
+    for (let i = 0; i < 1000; i++) {
+      expect(calls.proxy_define_metric!(0, xp, xl, id)).toBe(WasmResult.Ok)
+      got.add(u32(id))
+    }
+    // Envoy: a new id per define, up to the cap (4, 8, 12); then the first one again.
+    expect([...got]).toEqual([4, 8, 12])
+    const names = Array.from({ length: 100 }, (_, i) => put(`n${i}`))
+    const fresh = new Set(names.map(([p, l]) => (calls.proxy_define_metric!(1, p, l, id), u32(id))))
+    expect([...fresh]).toEqual([5])
+    // Removing the null id hands out a new one.
+    expect(calls.proxy_remove_metric!(5)).toBe(WasmResult.Ok)
+    calls.proxy_define_metric!(1, names[0]![0], names[0]![1], id)
+    expect(u32(id)).toBe(9)
+  })
+
+  it('a name longer than 1024 bytes gets Ok and a null stat, with one warn line', async () => {
+    const { logs, calls, put, slot, u32 } = await setup()
+    const id = slot()
+    const [lp, ll] = put('n'.repeat(1025))
+    expect(calls.proxy_define_metric!(0, lp, ll, id)).toBe(WasmResult.Ok)
+    const nul = u32(id)
+    expect(calls.proxy_define_metric!(0, lp, ll, id)).toBe(WasmResult.Ok)
+    expect(u32(id)).toBe(nul)
+    expect(calls.proxy_increment_metric!(nul, 3n)).toBe(WasmResult.Ok)
+    expect(calls.proxy_get_metric!(nul, id)).toBe(WasmResult.Ok)
+    expect(u32(id)).toBe(0)
+    const [ok, okl] = put('n'.repeat(1024))
+    calls.proxy_define_metric!(0, ok, okl, id)
+    expect(u32(id)).not.toBe(nul)
+    expect(logs.filter((l) => l.message.includes('longer than 1024'))).toHaveLength(1)
+  })
+})
+
 describe('shared data and queue hostcalls: bad arguments', () => {
   it('hostile pointers → InvalidMemoryAccess; NotFound writes nothing', async () => {
     const { calls, put, slot, vm } = await setup()

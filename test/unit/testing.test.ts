@@ -128,7 +128,7 @@ describe('HTTP callout recorder (HttpCallDispatcher)', () => {
 })
 
 describe('Redis recorder (RedisBridge)', () => {
-  const info = (token: number) => ({ plugin: 'p', token, signal: new AbortController().signal })
+  const info = (token: number) => ({ plugin: 'p', token, signal: new AbortController().signal, timeoutMs: 0 })
   const query = (...args: string[]) => Buffer.from(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`)
 
   it('decodes the command, records inits, and answers with the RESP bytes of a JS value', async () => {

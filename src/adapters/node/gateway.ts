@@ -23,7 +23,7 @@ const EMPTY = Buffer.alloc(0)
  * Options of {@link createGateway} and {@link createGatewayHandler}.
  * @example
  * ```ts
- * const options: GatewayOptions = { pipeline, upstream: 'https://api.example.com', preserveHost: false, timeoutMs: 5000 }
+ * const options: GatewayOptions = { pipeline, upstream: 'https://api.example.com', preserveHost: false, timeoutMs: 5000, bodyTimeoutMs: 5000 }
  * ```
  */
 export interface GatewayOptions extends RouteOptions<IncomingMessage> {
@@ -46,6 +46,11 @@ export interface GatewayOptions extends RouteOptions<IncomingMessage> {
   preserveHost?: boolean
   /** Upstream response-headers timeout in ms (default 15 000, Envoy's route timeout); then 504. */
   timeoutMs?: number
+  /**
+   * Longest wait in ms for the next chunk of the upstream's response body (default 15 000; 0: no
+   * limit). A stalled upstream then ends the response: a reset once its headers went out.
+   */
+  bodyTimeoutMs?: number
   /**
    * Add `x-forwarded-for` (client address appended), `x-forwarded-proto` and `x-request-id` (when
    * absent) before the plugins run, as Envoy's connection manager does (default `true`).
@@ -94,6 +99,7 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
   const dispatcher: Dispatcher = options.dispatcher ?? ownPool!
   const preserveHost = options.preserveHost ?? true
   const timeoutMs = options.timeoutMs ?? 15_000
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 15_000
   const forwarded = options.forwardedHeaders ?? true
 
   const handler = ((req, res) => {
@@ -155,6 +161,7 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
           body: body ?? null,
           signal: ac.signal,
           headersTimeout: timeoutMs,
+          bodyTimeout: bodyTimeoutMs,
         })
       } catch (err) {
         if (ac.signal.aborted || response.done) return
@@ -200,7 +207,9 @@ export function createGatewayHandler(options: GatewayOptions): GatewayHandler {
         ex.abort()
         return
       }
-      logHost(logger, 'error', `gateway: ${(err as Error).message}`)
+      const code = (err as { code?: string }).code
+      if (code === 'UND_ERR_BODY_TIMEOUT') logHost(logger, 'warn', `upstream ${target ? target.origin : cluster}: no response body data for ${bodyTimeoutMs} ms (bodyTimeoutMs); the response is reset`)
+      else logHost(logger, 'error', `gateway: ${(err as Error).message}`)
       response.reset()
     })
   }) as GatewayHandler

@@ -1,12 +1,15 @@
 /** Buffer hostcalls (ABI §2.5). @module */
 import { BufferType, WasmResult } from '../../abi/enums.js'
-import type { ContextBase, RootContext } from '../context.js'
+import type { ContextBase, RootContext, StreamContext } from '../context.js'
 import type { WasmVm } from '../vm.js'
+import { refuse } from './refuse.js'
 import { httpCallResponseBody } from './http-calls.js'
 import { redisReplyBuffer } from './extensions/redis.js'
 import { asStream, type Hostcall } from './util.js'
 
 const EMPTY = Buffer.alloc(0)
+/** Bytes each stream context added to its request / response body with `proxy_set_buffer_bytes`. */
+const added = new WeakMap<StreamContext, [request: number, response: number]>()
 
 /** Reads buffer `type` for `ctx`; `null` → NotFound, `undefined` → BadArgument. @internal */
 export function readableBuffer(vm: WasmVm, ctx: ContextBase | undefined, type: number): Buffer | null | undefined {
@@ -63,14 +66,24 @@ export function buffersHostcalls(vm: WasmVm): Record<string, Hostcall> {
       const s = asStream(vm.effective)
       if (type !== BufferType.HttpRequestBody && type !== BufferType.HttpResponseBody) return WasmResult.BadArgument
       if (!s) return WasmResult.NotFound
-      const key = type === BufferType.HttpRequestBody ? 'requestBody' : 'responseBody'
+      const req = type === BufferType.HttpRequestBody
+      const key = req ? 'requestBody' : 'responseBody'
       const cur = s[key] ?? EMPTY
       start >>>= 0
       size >>>= 0
       // Envoy: start 0 → drop `size` bytes and prepend; start ≥ length → append; no edits in the middle.
-      if (start === 0) s[key] = Buffer.concat([data, cur.subarray(Math.min(size, cur.byteLength))])
-      else if (start >= cur.byteLength) s[key] = Buffer.concat([cur, data])
-      else return WasmResult.BadArgument
+      if (start !== 0 && start < cur.byteLength) return WasmResult.BadArgument
+      const length = start === 0 ? data.byteLength + Math.max(0, cur.byteLength - size) : cur.byteLength + data.byteLength
+      // The buffer limit holds for what plugins add too: per body and over the whole stream.
+      const limit = req ? s.http.decoderBufferLimit : s.http.encoderBufferLimit
+      const grown = added.get(s) ?? [0, 0]
+      const total = grown[req ? 0 : 1] + Math.max(0, length - cur.byteLength)
+      if (length > limit || total > limit) {
+        return refuse(vm, 'proxy_set_buffer_bytes', `the ${req ? 'request' : 'response'} body would grow to ${length} bytes (${total} added by this plugin in this stream), over the buffer limit of ${limit} bytes; the body is left unchanged`)
+      }
+      grown[req ? 0 : 1] = total
+      added.set(s, grown)
+      s[key] = start === 0 ? Buffer.concat([data, cur.subarray(Math.min(size, cur.byteLength))]) : Buffer.concat([cur, data])
       return WasmResult.Ok
     },
   }

@@ -5,6 +5,7 @@ import { HeaderMap } from '../header-map.js'
 import type { ContextBase } from '../context.js'
 import type { GuestMemory } from '../../abi/memory.js'
 import type { WasmVm } from '../vm.js'
+import { BAD_FIELD, fieldProblem, fieldText } from './field-check.js'
 import { refuse, shown } from './refuse.js'
 import { asStream, type Hostcall } from './util.js'
 
@@ -50,38 +51,6 @@ function readMap(ctx: ContextBase | undefined, type: number): HeaderMap | undefi
 }
 
 const NO_ENTRIES: readonly string[] = []
-const latin1 = new TextDecoder('latin1')
-/** {@link fieldText}'s answer for a name or value holding CR, LF or NUL. @internal */
-export const BAD_FIELD = false
-
-/**
- * A header name or value to be written: the bytes `[ptr, ptr + len)` as latin1, `undefined` when
- * out of bounds, or {@link BAD_FIELD} when they hold CR, LF or NUL (header injection; Envoy's codec
- * would reset the stream). The check runs in the loop that decodes the bytes.
- * @internal
- */
-export function fieldText(mem: GuestMemory, ptr: number, len: number): string | undefined | typeof BAD_FIELD {
-  ptr >>>= 0
-  len >>>= 0
-  const b = mem.bytes
-  const end = ptr + len
-  if (end > b.byteLength) return undefined
-  if (len <= 64) {
-    let s = ''
-    for (let i = ptr; i < end; i++) {
-      const c = b[i]!
-      if (c < 14 && (c === 13 || c === 10 || c === 0)) return BAD_FIELD
-      s += String.fromCharCode(c)
-    }
-    return s
-  }
-  const v = b.subarray(ptr, end)
-  if (v.indexOf(13) >= 0 || v.indexOf(10) >= 0 || v.indexOf(0) >= 0) return BAD_FIELD
-  return latin1.decode(v)
-}
-
-/** Whether a decoded name or value holds CR, LF or NUL. */
-const BAD_OCTET = /[\r\n\0]/
 
 /** @internal */
 export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
@@ -119,15 +88,16 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
       // A malformed buffer decodes to an empty list in cpp-host: the map is cleared.
       const pairs = decodePairs(bytes) ?? []
       for (const [k, v] of pairs) {
-        if (BAD_OCTET.test(k) || BAD_OCTET.test(v)) return refuse(vm, 'proxy_set_header_map_pairs', `header ${shown(k)}: ${shown(v)} holds CR, LF or NUL, the map is left unchanged`)
+        const problem = fieldProblem(k, v)
+        if (problem) return refuse(vm, 'proxy_set_header_map_pairs', `header ${shown(k)}: ${shown(v)}: ${problem}; the map is left unchanged`)
       }
       map.pairs = pairs.map(([k, v]) => [k.toLowerCase(), v])
       map.version++
       return WasmResult.Ok
     },
     proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
-      const key = fieldText(mem, kp, kl)
-      const value = fieldText(mem, vp, vl)
+      const key = fieldText(mem, kp, kl, true)
+      const value = fieldText(mem, vp, vl, false)
       if (key === undefined || value === undefined) return WasmResult.InvalidMemoryAccess
       if (key === BAD_FIELD || value === BAD_FIELD) return badField(vm, 'proxy_add_header_map_value', mem, kp, kl, vp, vl)
       const map = writableMap(type)
@@ -136,8 +106,8 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
       return WasmResult.Ok
     },
     proxy_replace_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
-      const key = fieldText(mem, kp, kl)
-      const value = fieldText(mem, vp, vl)
+      const key = fieldText(mem, kp, kl, true)
+      const value = fieldText(mem, vp, vl, false)
       if (key === undefined || value === undefined) return WasmResult.InvalidMemoryAccess
       if (key === BAD_FIELD || value === BAD_FIELD) return badField(vm, 'proxy_replace_header_map_value', mem, kp, kl, vp, vl)
       const map = writableMap(type)
@@ -165,7 +135,9 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
   }
 }
 
-/** Refuses a name or value holding CR, LF or NUL, showing both as the guest gave them. */
+/** Refuses a name or value that may not be written, showing both as the guest gave them. */
 function badField(vm: WasmVm, hostcall: string, mem: GuestMemory, kp: number, kl: number, vp: number, vl: number): WasmResult {
-  return refuse(vm, hostcall, `header ${shown(mem.latin1(kp, kl)!)}: ${shown(mem.latin1(vp, vl)!)} holds CR, LF or NUL, the map is left unchanged`)
+  const k = mem.latin1(kp, kl)!
+  const v = mem.latin1(vp, vl)!
+  return refuse(vm, hostcall, `header ${shown(k)}: ${shown(v)}: ${fieldProblem(k, v) ?? 'the name is not an HTTP token'}; the map is left unchanged`)
 }

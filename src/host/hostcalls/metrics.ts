@@ -5,7 +5,9 @@
  * @module
  */
 import { WasmResult } from '../../abi/enums.js'
-import { MetricType, type MetricEntry } from '../../state/metrics.js'
+import { METRIC_NAME_MAX_BYTES } from '../../abi/limits.js'
+import { MetricType, nullMetric, type MetricEntry } from '../../state/metrics.js'
+import { warnOnce, warnStateLimit } from '../state-limits.js'
 import type { WasmVm } from '../vm.js'
 import type { Hostcall } from './util.js'
 
@@ -17,14 +19,46 @@ export function metricsHostcalls(vm: WasmVm): Record<string, Hostcall> {
   const ids = new Map<number, MetricEntry>()
   const next = [0, 0, 0]
   const metrics = () => vm.plugin.services.metrics!
+  /** The first id this VM got for each `type:name`, and its one null-stat id per type (past the caps). */
+  const firstIds = new Map<string, number>()
+  const nullIds: Array<number | undefined> = [undefined, undefined, undefined]
+  const newId = (type: MetricType, e: MetricEntry) => {
+    const id = (++next[type]! * 4 + type) >>> 0
+    ids.set(id, e)
+    return id
+  }
+  /** Past a cap: the id this VM has for the name, else its stat of that type that counts nothing. */
+  const capped = (type: MetricType, name: string | undefined) => {
+    const known = name === undefined ? undefined : firstIds.get(`${type}:${name}`)
+    return known ?? (nullIds[type] ??= newId(type, nullMetric(type, name ?? '')))
+  }
   return {
     proxy_define_metric: (type: number, np: number, nl: number, idPtr: number) => {
       type >>>= 0
       if (type > MetricType.Histogram) return WasmResult.BadArgument
-      const name = mem.utf8(np, nl)
-      if (name === undefined || !mem.inBounds(idPtr, 4)) return WasmResult.InvalidMemoryAccess
-      const id = (++next[type]! * 4 + type) >>> 0
-      ids.set(id, metrics().define(type as MetricType, name))
+      if (!mem.inBounds(np, nl) || !mem.inBounds(idPtr, 4)) return WasmResult.InvalidMemoryAccess
+      // Every answer but Ok makes the Go and Rust SDKs panic: past a cap the plugin gets Ok and a
+      // stat that counts nothing and is not exported, as Envoy hands out null stats past its stats
+      // matcher. The VM's own ids are capped too (a new id per define, even of a known name).
+      const t = type as MetricType
+      const plugin = vm.plugin
+      const limits = plugin.services.limits
+      const max = limits?.maxMetrics ?? 0
+      let id: number
+      if ((nl >>> 0) > METRIC_NAME_MAX_BYTES) {
+        warnOnce(plugin, 'metric-name', `a metric name of ${nl >>> 0} bytes is longer than ${METRIC_NAME_MAX_BYTES}: proxy_define_metric answers Ok with a stat that counts nothing and is not exported`, vm.effective?.id ?? 0)
+        id = capped(t, undefined)
+      } else {
+        const name = mem.utf8(np, nl)!
+        const e = max > 0 && ids.size >= max ? undefined : metrics().define(t, name, max)
+        if (e) {
+          id = newId(t, e)
+          if (!firstIds.has(`${t}:${name}`)) firstIds.set(`${t}:${name}`, id)
+        } else {
+          if (limits) warnStateLimit(plugin, limits, 'maxMetrics', `for the host's metrics: proxy_define_metric answers Ok with a stat that counts nothing and is not exported for ${JSON.stringify(name)} and later new names`, vm.effective?.id ?? 0)
+          id = capped(t, name)
+        }
+      }
       mem.setU32(idPtr, id)
       return WasmResult.Ok
     },
@@ -60,6 +94,9 @@ export function metricsHostcalls(vm: WasmVm): Record<string, Hostcall> {
       const e = ids.get(id >>> 0)
       if (!e) return WasmResult.NotFound
       ids.delete(id >>> 0)
+      // Forget the id where the caps would hand it out again.
+      if (e.dropped) nullIds[e.type] = undefined
+      else if (firstIds.get(`${e.type}:${e.name}`) === id >>> 0) firstIds.delete(`${e.type}:${e.name}`)
       metrics().release(e)
       return WasmResult.Ok
     },

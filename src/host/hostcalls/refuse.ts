@@ -17,15 +17,19 @@ const NAMES: Record<number, string> = Object.fromEntries(Object.entries(WasmResu
  * @internal
  */
 export function refuse(vm: WasmVm, hostcall: string, what: string, result: WasmResult = WasmResult.BadArgument): WasmResult {
+  note(vm, hostcall, `${what}; answered ${NAMES[result]}`)
+  return result
+}
+
+/** Logs `hostcall: what` at warn, with the same per-VM, per-hostcall cap as {@link refuse}. @internal */
+export function note(vm: WasmVm, hostcall: string, what: string): void {
   let m = counts.get(vm)
   if (!m) counts.set(vm, (m = new Map()))
   const n = (m.get(hostcall) ?? 0) + 1
   m.set(hostcall, n)
-  if (n <= MAX_WARNINGS) {
-    const tail = n === MAX_WARNINGS ? ` (further ${hostcall} refusals of this VM are not logged)` : ''
-    vm.plugin.emitLog('warn', `${hostcall}: ${what}; answered ${NAMES[result]}${tail}`, vm.effective?.id ?? 0, 'host')
-  }
-  return result
+  if (n > MAX_WARNINGS) return
+  const tail = n === MAX_WARNINGS ? ` (further ${hostcall} warnings of this VM are not logged)` : ''
+  vm.plugin.emitLog('warn', `${hostcall}: ${what}${tail}`, vm.effective?.id ?? 0, 'host')
 }
 
 /** A guest string for a log line: JSON-quoted (control characters visible), at most 80 characters. @internal */

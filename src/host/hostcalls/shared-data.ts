@@ -1,5 +1,6 @@
 /** Shared data hostcalls (ABI §2.10): a key-value store per `vm_id` with compare-and-swap. @module */
 import { WasmResult } from '../../abi/enums.js'
+import { warnStateLimit } from '../state-limits.js'
 import type { WasmVm } from '../vm.js'
 import type { Hostcall } from './util.js'
 
@@ -49,8 +50,19 @@ export function sharedDataHostcalls(vm: WasmVm): Record<string, Hostcall> {
       // Empty values are allowed (Go passes ptr 0, len 0).
       const value = mem.copy(vp, vl)
       if (key === undefined || value === undefined) return WasmResult.InvalidMemoryAccess
-      const ok = attempt(() => vm.plugin.services.sharedData!.set(vm.plugin.vmId, key, value, cas >>> 0))
+      const { services, vmId } = vm.plugin
+      const ok = attempt(() => services.sharedData!.set(vmId, key, value, cas >>> 0, services.limits?.sharedData))
       if (ok === STORE_FAILED) return WasmResult.InternalFailure
+      if (typeof ok === 'string') {
+        // Over a cap. The Rust SDK tolerates only Ok and CasMismatch here, but CasMismatch would
+        // spin every CAS-retry loop (Go's and Rust's alike) until the CPU limit: InternalFailure
+        // is an error Go, C++ and AssemblyScript plugins handle, and a Rust plugin panics on.
+        if (services.limits) {
+          warnStateLimit(vm.plugin, services.limits, ok === 'keys' ? 'maxSharedDataKeys' : 'maxSharedDataBytes',
+            `for vm_id ${JSON.stringify(vmId)}: proxy_set_shared_data answers InternalFailure for ${ok === 'keys' ? 'new keys' : 'writes that grow the store'}`, vm.effective?.id ?? 0)
+        }
+        return WasmResult.InternalFailure
+      }
       return ok ? WasmResult.Ok : WasmResult.CasMismatch
     },
   }

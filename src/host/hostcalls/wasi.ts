@@ -23,6 +23,12 @@ export class ProcExit extends Error {
 export interface WasiHostSide {
   memory(): GuestMemory
   write(fd: 1 | 2, text: string): void
+  /**
+   * Receives stdout/stderr as bytes instead of {@link WasiHostSide.write} (views into guest
+   * memory: copy what you keep). Used by the host's line buffer, which never builds a string
+   * longer than a log line, however much the plugin writes.
+   */
+  writeBytes?(fd: 1 | 2, bytes: Uint8Array): void
   env: readonly string[]
   args: readonly string[]
   /** Time source of WASI clocks 0 (realtime) and 1 (monotonic). */
@@ -56,10 +62,26 @@ export function createSandboxWasi(h: WasiHostSide): Record<string, (...args: nev
   }
   const write = (fd: number, iovs: number, n: number, retPtr: number): number => {
     if (!isStd(fd)) return BADF
+    if (h.writeBytes) return writeBytes(fd as 1 | 2, iovs, n, retPtr, h.writeBytes)
     const text = gather(iovs, n)
     if (text === undefined) return FAULT
     if (!h.memory().setU32(retPtr, total(iovs, n))) return FAULT
     h.write(fd as 1 | 2, text)
+    return SUCCESS
+  }
+  const writeBytes = (fd: 1 | 2, iovs: number, n: number, retPtr: number, sink: (fd: 1 | 2, b: Uint8Array) => void): number => {
+    const mem = h.memory()
+    n >>>= 0
+    let sum = 0
+    // Every iovec is checked before anything is written (a bad one is FAULT, nothing logged).
+    for (let i = 0; i < n; i++) {
+      const buf = mem.getU32(iovs + 8 * i)
+      const len = mem.getU32(iovs + 8 * i + 4)
+      if (buf === undefined || len === undefined || !mem.inBounds(buf, len)) return FAULT
+      sum += len
+    }
+    if (!mem.setU32(retPtr, sum)) return FAULT
+    for (let i = 0; i < n; i++) sink(fd, mem.view(mem.getU32(iovs + 8 * i)!, mem.getU32(iovs + 8 * i + 4)!)!)
     return SUCCESS
   }
   const strings = (list: readonly string[]) => list.map((s) => enc.encode(s + '\0'))

@@ -9,6 +9,10 @@ import type { WasmVm } from '../../vm.js'
 import type { Hostcall } from '../util.js'
 
 const replies = new WeakMap<RootContext, Buffer>()
+/** The per-operation timeout of each cluster's last successful `proxy_redis_init`, per root. */
+const timeouts = new WeakMap<RootContext, Map<string, number>>()
+/** Clusters whose timeout a root remembers; past it (a plugin naming endless clusters) the bridge's own timeout applies. */
+const MAX_TIMEOUT_CLUSTERS = 256
 
 /** Buffer 9 for `ctx`: the reply being delivered to its root, else `null` (NotFound). @internal */
 export function redisReplyBuffer(ctx: ContextBase | undefined): Buffer | null {
@@ -47,6 +51,11 @@ export function redisHostcalls(vm: WasmVm): Record<string, Hostcall> {
       const bridge = vm.plugin.services.redis
       if (!bridge) return unknown(cluster)
       const r = bridge.init(root, cluster, { username, password, timeoutMs: timeout >>> 0, params })
+      if (r === WasmResult.Ok) {
+        let m = timeouts.get(root)
+        if (!m) timeouts.set(root, (m = new Map()))
+        if (m.has(cluster) || m.size < MAX_TIMEOUT_CLUSTERS) m.set(cluster, timeout >>> 0)
+      }
       return r === WasmResult.BadArgument ? unknown(cluster) : r
     },
     proxy_redis_call: (cp: number, cl: number, qp: number, ql: number, tokenPtr: number) => {
@@ -62,19 +71,34 @@ export function redisHostcalls(vm: WasmVm): Record<string, Hostcall> {
       const token = vm.nextToken(3)
       const abort = new AbortController()
       const plugin = vm.plugin
+      // Enforced here, on the host's clock, as HTTP callout timeouts are: whatever the bridge does.
+      const timeoutMs = timeouts.get(root)?.get(cluster) ?? 0
       let sent
       try {
-        sent = bridge.call(root, cluster, query, { plugin: plugin.name, token, signal: abort.signal })
+        sent = bridge.call(root, cluster, query, { plugin: plugin.name, token, signal: abort.signal, timeoutMs })
       } catch (err) {
         plugin.emitLog('error', `proxy_redis_call to ${cluster} could not be sent: ${(err as Error).message}`, vm.effective?.id ?? 0, 'host')
         return WasmResult.InternalFailure
       }
       if (!sent) return unknown(cluster)
       mem.setU32(tokenPtr, token)
-      root.pending.set(token, { cancel: () => abort.abort() })
+      const timer = timeoutMs > 0
+        ? plugin.clock.setTimer(() => {
+            plugin.emitLog('debug', `redis call ${token} to ${cluster} timed out after ${timeoutMs} ms`, root.id, 'host')
+            done(false, Buffer.alloc(0))
+            abort.abort()
+          }, timeoutMs)
+        : undefined
+      root.pending.set(token, {
+        cancel: () => {
+          timer?.cancel()
+          abort.abort()
+        },
+      })
       const done = (ok: boolean, reply: Buffer) => {
-        // Cancelled (root shut down, VM failed): no callback (§6.5).
+        // Cancelled (root shut down, VM failed) or timed out already: no (second) callback (§6.5).
         if (!root.pending.delete(token)) return
+        timer?.cancel()
         const status = ok ? 0 : 1
         plugin.deliver(root, 'proxy_on_redis_call_response', [token, status, ok ? reply.byteLength : 0], () => {
           // proxy_get_status after a failed call: 11 `reset` (§8.4), as Envoy reports failed callouts.
