@@ -24,9 +24,13 @@ const OPS = [
   ['d', 'proxy_remove_header_map_value'],
   ['l', 'proxy_log (filtered out)'],
 ]
+// The default host runs modules with the isolation passes (fuel for the CPU limit, the memory cap,
+// docs/isolation.md); "isolation off" runs the module's own bytes, as the floor does.
 const MODULES = [
   ['Go http-headers', fixture('go', 'http-headers'), { header: 'x-bench', value: '1' }],
+  ['Go http-headers, isolation off', fixture('go', 'http-headers'), { header: 'x-bench', value: '1' }, true],
   ['Go SDK noop', fixture('go', 'noop'), undefined],
+  ['Go SDK noop, isolation off', fixture('go', 'noop'), undefined, true],
 ]
 const request = {
   method: 'GET',
@@ -41,10 +45,11 @@ const responseKv = [':status', '200', 'content-type', 'text/plain', 'content-len
 async function child() {
   const { PluginPipeline, WasmPluginHost } = await import('../dist/index.js')
   const host = new WasmPluginHost({ logger: quietLogger })
+  const bareHost = new WasmPluginHost({ logger: quietLogger, limits: { callbackTimeoutMs: 0, maxMemoryBytes: 0 } })
   const loopModule = new WebAssembly.Module(readFileSync(fixture('wat', 'hostcall-loop')))
   const cases = [] // [name, ours(), floor()]
-  const ours = async (wasm, config) => {
-    const p = new PluginPipeline(host, { plugins: [await host.load({ wasm, config })] })
+  const ours = async (wasm, config, h = host) => {
+    const p = new PluginPipeline(h, { plugins: [await h.load({ wasm, config })] })
     return () => {
       const ex = p.exchange(request)
       ex.direct.requestHeaders(true)
@@ -60,7 +65,7 @@ async function child() {
     const config = `${op}${CALLS}`
     cases.push([`loop ${op}`, await ours(fixture('wat', 'hostcall-loop'), config), floor(loopModule, config)])
   }
-  for (const [name, wasm, config] of MODULES) cases.push([name, await ours(wasm, config), floor(new WebAssembly.Module(readFileSync(wasm)), config)])
+  for (const [name, wasm, config, off] of MODULES) cases.push([name, await ours(wasm, config, off ? bareHost : host), floor(new WebAssembly.Module(readFileSync(wasm)), config)])
   // Each measurement runs about MS milliseconds (the kernel's CPU time moves in ticks).
   // A long warm-up first: V8 tiers wasm functions up to its optimizing compiler in the background.
   const counts = cases.map(([, a, b]) => {
@@ -78,7 +83,8 @@ async function child() {
       ;(out[`${name}|floor`] ??= []).push(cpuPer(counts[i][1], b))
     }
   }
-  host.close()
+  await host.close()
+  await bareHost.close()
   console.log(JSON.stringify(out))
 }
 
@@ -109,7 +115,7 @@ async function main() {
       const f = stats(res[m.name][`${name}|floor`])
       rows2.push([name, num(o.min), num(o.median), num(f.min), num(f.median), num(o.median / f.median)])
     }
-    table([['module', 18, 'l'], ['ours min', 9], ['ours med', 9], ['floor min', 10], ['floor med', 10], ['ratio', 7]], rows2)
+    table([['module', 32, 'l'], ['ours min', 9], ['ours med', 9], ['floor min', 10], ['floor med', 10], ['ratio', 7]], rows2)
   }
   console.log('\ndefault vs no-pretenuring (median, ours): ("!" past 1.10)')
   const rows3 = []
