@@ -18,6 +18,7 @@ import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './lo
 import type { PropertyTable } from './properties.js'
 import { Callback, type WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
+import type { SnapshotPlan } from './vm-snapshot.js'
 
 /** Plugin phases (Istio/Higress `WasmPlugin.phase`), run in this order. */
 export type PluginPhase = 'AUTHN' | 'AUTHZ' | 'STATS' | 'UNSPECIFIED'
@@ -57,6 +58,8 @@ export interface PluginRuntime {
   cpuLimitMode: CpuLimitMode
   /** The module's imports with their signatures (stand-ins for unknown ones), when decoded. */
   imports: ImportEntry[] | undefined
+  /** Start-up snapshots of the module for this plugin's WASI settings and clock (`vm-snapshot.ts`); absent when off. */
+  snapshot?: { plan: SnapshotPlan; key: string } | undefined
 }
 
 /** Fixed settings of a plugin. @internal */

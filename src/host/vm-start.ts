@@ -14,6 +14,7 @@ import { ProcExit } from './hostcalls/wasi.js'
 import { consequenceOf, importStub, isListedUnimplemented } from './import-stubs.js'
 import type { Plugin, PluginRuntime } from './plugin.js'
 import { WasmVm } from './vm.js'
+import { markRestored, restoreSnapshot, StartWatch, takeSnapshot } from './vm-snapshot.js'
 import { FUEL_IMPORT, type ImportEntry } from './wasm-rewrite/index.js'
 
 /** A VM that passed start-up, with its root context. @internal */
@@ -55,9 +56,24 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     vm.topCalls++
     return guard ? guard(run) : run()
   }
+  // A start-up snapshot of the module (vm-snapshot.ts): restored when taken, else watched for.
+  const snap = rt.snapshot
+  const taken = snap?.plan.taken.get(snap.key)
+  const restore = typeof taken === 'object' ? taken : undefined
+  const watch = snap && taken === undefined ? new StartWatch() : undefined
+  watch?.wrap(imports)
+  const bare = restore ? snap!.plan.bare : undefined
   let instance: WebAssembly.Instance
   try {
-    instance = guarded(() => new WebAssembly.Instance(rt.module, imports))
+    instance = guarded(() => {
+      if (watch) watch.instantiating = true
+      try {
+        return new WebAssembly.Instance(bare ?? rt.module, imports)
+      } finally {
+        if (watch) watch.instantiating = false
+      }
+    })
+    if (restore) restoreSnapshot(snap!.plan, restore, instance, bare !== undefined)
   } catch (err) {
     // A start section (AssemblyScript) runs while instantiating: it can trap or run out of time.
     if (err instanceof WebAssembly.RuntimeError || err instanceof ProcExit || vm.cpuExceeded || isWatchdogTimeout(err)) {
@@ -67,11 +83,12 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `${what} could not be instantiated: ${(err as Error).message}`, { cause: err })
   }
   vm.attach(instance)
+  if (restore) markRestored(vm)
   if (guard) vm.setExports(guardExports(vm.exports, guard))
   const root = new RootContext(vm.nextContextId(), plugin, vm)
   try {
     try {
-      if (!guarded(() => wasi.start?.(instance))) {
+      if (!restore && !guarded(() => wasi.start?.(instance))) {
         if (typeof vm.exports._initialize === 'function') {
           vm.call(undefined, '_initialize', 0)
           if (typeof vm.exports.main === 'function') vm.call(undefined, 'main', 0, 0, 0)
@@ -84,6 +101,12 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
       throw startFailed(`start-up code failed (${f.message})`, f)
     } finally {
       wasi.afterCall?.()
+    }
+    if (watch) {
+      // Before any root context callback: the state every VM of the module starts from.
+      const why = watch.end()
+      if (why) snap!.plan.taken.set(snap!.key, why)
+      else takeSnapshot(snap!.plan, snap!.key, instance)
     }
     vm.contexts.set(root.id, root)
     try {

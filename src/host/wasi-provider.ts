@@ -33,6 +33,11 @@ export type WasiOption = 'sandbox' | 'node' | 'wasmer' | WasiProvider
  */
 export interface WasiSetup {
   create(plugin: Plugin, vm: WasmVm): WasiInstance
+  /**
+   * What start-up can read from this provider (environment, arguments), for start-up snapshots;
+   * only the sandbox has one (other providers keep state of their own: every VM runs start-up).
+   */
+  snapshotKey?: string
 }
 
 /** `proc_exit` for every provider: unwinds the guest; the VM fails with `PWH_ERR_PLUGIN_EXIT` and the code. */
@@ -47,6 +52,7 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     plugin.emitLog(fd === 1 ? 'info' : 'error', text, vm.current?.id ?? 0, fd === 1 ? 'stdout' : 'stderr')
   if (option === undefined || option === 'sandbox') {
     return {
+      snapshotKey: JSON.stringify([envList, args]),
       create(plugin, vm) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
         const lines = lineBuffers(writer(plugin, vm))

@@ -1,0 +1,179 @@
+/**
+ * Start-up snapshots (`docs/adr/0023-vm-start.md`): the linear memory and mutable globals of the
+ * first VM of a compiled module, taken right after its start-up code (`_initialize` [+ `main`] or
+ * `_start`) and before any root context callback, restored into later VMs of the same module, WASI
+ * settings and clock instead of running start-up again. The root context then starts as usual.
+ *
+ * Taken only when start-up stayed inside the module: its calls out were limited to clocks,
+ * randomness, environment and arguments, and a few fixed answers (`fd_prestat_get`,
+ * `fd_fdstat_get`, `fd_fdstat_set_flags`, `sched_yield`, `poll_oneoff`); no proxy-wasm hostcall, no output (a VM that
+ * prints at start-up prints again in every VM, as in Envoy), and the start function (run while
+ * instantiating) called nothing. The fuel counter of the CPU limit is not part of it: a restored VM
+ * starts with a full budget.
+ * @module
+ */
+import type { Clock } from './clock.js'
+import { FUEL_IMPORT, type SnapshotLayout } from './wasm-rewrite/index.js'
+import { withoutDataAndStart } from './wasm-rewrite/snapshot.js'
+
+/** The snapshots of one compiled module. @internal */
+export interface SnapshotPlan {
+  layout: SnapshotLayout
+  /** The module's bytes until the module without data segments is compiled. */
+  bytes: Uint8Array | undefined
+  /** The module without data segments and start function, once compiled (restores fill its memory). */
+  bare: WebAssembly.Module | undefined
+  /** By clock and WASI settings; a string: why start-up cannot be snapshotted (it is not tried again). */
+  readonly taken: Map<string, Snapshot | string>
+}
+
+/** One VM's state after start-up. @internal */
+export interface Snapshot {
+  /** Memory size in pages. */
+  pages: number
+  /** The non-zero 4 KiB chunks of memory, merged into runs. */
+  runs: Array<{ offset: number; bytes: Uint8Array }>
+  /** Values of the mutable globals, in {@link SnapshotLayout.globals} order. */
+  globals: Array<number | bigint>
+}
+
+/** @internal a plan for a module whose layout the rewriter produced. */
+export function snapshotPlan(layout: SnapshotLayout, bytes: Uint8Array): SnapshotPlan {
+  return { layout, bytes, bare: undefined, taken: new Map() }
+}
+
+/** WASI functions start-up may call for a snapshot to be taken: they read, and change nothing outside the VM. */
+const ALLOWED = new Set([
+  'clock_time_get', 'clock_res_get', 'random_get', 'environ_sizes_get', 'environ_get', 'args_sizes_get', 'args_get',
+  'sched_yield', 'poll_oneoff', 'fd_prestat_get', 'fd_fdstat_get', 'fd_fdstat_set_flags',
+])
+
+const clockIds = new WeakMap<Clock, number>()
+let nextClockId = 0
+
+/** The key of a VM's snapshot in its plan: same clock, same WASI settings (environment, arguments). @internal */
+export function snapshotKey(clock: Clock, wasiKey: string): string {
+  let id = clockIds.get(clock)
+  if (id === undefined) clockIds.set(clock, (id = nextClockId++))
+  return `${id}|${wasiKey}`
+}
+
+/**
+ * Watches the calls out of a VM while it starts: every function import except the fuel refill is
+ * wrapped; {@link StartWatch.allowed} tells whether start-up stayed inside the module.
+ * @internal
+ */
+export class StartWatch {
+  #on = true
+  #outside: string | undefined
+  #duringInstantiation = false
+  instantiating = false
+
+  /** Wraps the function imports of `imports` (namespaces are replaced by wrapped copies). */
+  wrap(imports: WebAssembly.Imports): void {
+    const copies = new Map<object, Record<string, unknown>>()
+    for (const [ns, fns] of Object.entries(imports)) {
+      if (ns === FUEL_IMPORT.module) continue
+      const wasi = ns.startsWith('wasi')
+      let copy = copies.get(fns)
+      if (!copy) {
+        copy = {}
+        for (const [name, fn] of Object.entries(fns)) {
+          if (typeof fn !== 'function') {
+            copy[name] = fn
+            continue
+          }
+          const f = fn as (...a: unknown[]) => unknown
+          const outside = wasi && ALLOWED.has(name) ? undefined : `${ns}.${name}`
+          copy[name] = (...a: unknown[]) => {
+            if (this.#on) this.#saw(outside)
+            return f(...a)
+          }
+        }
+        copies.set(fns, copy)
+      }
+      imports[ns] = copy as WebAssembly.ModuleImports
+    }
+  }
+
+  #saw(outside: string | undefined): void {
+    if (this.instantiating) this.#duringInstantiation = true
+    if (outside) this.#outside ??= outside
+  }
+
+  /** Stops watching; returns why no snapshot may be taken, or `undefined`. */
+  end(): string | undefined {
+    this.#on = false
+    if (this.#duringInstantiation) return 'the start function called the host'
+    return this.#outside ? `start-up called ${this.#outside}` : undefined
+  }
+}
+
+const CHUNK = 4096
+const ZERO = new Uint8Array(CHUNK)
+
+/** Records memory and globals of `instance` under `key`, and starts compiling the module without data segments. @internal */
+export function takeSnapshot(plan: SnapshotPlan, key: string, instance: WebAssembly.Instance): void {
+  const memory = instance.exports.memory as WebAssembly.Memory
+  const u8 = new Uint8Array(memory.buffer)
+  const runs: Snapshot['runs'] = []
+  let start = -1
+  const close = (end: number) => {
+    if (start >= 0) runs.push({ offset: start, bytes: u8.slice(start, end) })
+    start = -1
+  }
+  for (let at = 0; at < u8.byteLength; at += CHUNK) {
+    const zero = Buffer.from(u8.buffer, at, Math.min(CHUNK, u8.byteLength - at)).equals(ZERO.subarray(0, Math.min(CHUNK, u8.byteLength - at)))
+    if (zero) close(at)
+    else if (start < 0) start = at
+  }
+  close(u8.byteLength)
+  const globals = plan.layout.globals.map((n) => (instance.exports[n] as WebAssembly.Global).value as number | bigint)
+  plan.taken.set(key, { pages: u8.byteLength / 65536, runs, globals })
+  compileBare(plan)
+}
+
+/** Compiles the module without data segments once, in the background; restores use the full module until then. */
+function compileBare(plan: SnapshotPlan): void {
+  const bytes = plan.bytes
+  if (!bytes) return
+  plan.bytes = undefined
+  WebAssembly.compile(withoutDataAndStart(bytes) as Uint8Array<ArrayBuffer>).then(
+    (m) => (plan.bare = m),
+    () => undefined,
+  )
+}
+
+/**
+ * Puts `snap` into a new instance: memory grown to its size and overwritten (with `bare`, memory is
+ * fresh and zero, so only its non-zero runs are written; else the data segments' bytes outside
+ * them are zeroed too), globals set.
+ * @internal
+ */
+export function restoreSnapshot(plan: SnapshotPlan, snap: Snapshot, instance: WebAssembly.Instance, bare: boolean): void {
+  const memory = instance.exports.memory as WebAssembly.Memory
+  const initial = memory.buffer.byteLength
+  const pages = initial / 65536
+  if (snap.pages > pages) memory.grow(snap.pages - pages)
+  const u8 = new Uint8Array(memory.buffer)
+  let end = 0
+  for (const run of snap.runs) {
+    if (!bare && end < initial && run.offset > end) u8.fill(0, end, Math.min(run.offset, initial))
+    u8.set(run.bytes, run.offset)
+    end = run.offset + run.bytes.byteLength
+  }
+  if (!bare && end < initial) u8.fill(0, end, initial)
+  plan.layout.globals.forEach((n, i) => ((instance.exports[n] as WebAssembly.Global).value = snap.globals[i]!))
+}
+
+const restored = new WeakSet<object>()
+
+/** @internal marks `vm` as started from a snapshot. */
+export function markRestored(vm: object): void {
+  restored.add(vm)
+}
+
+/** @internal whether `vm` was started from a start-up snapshot (tests and the benchmark read it). */
+export function startedFromSnapshot(vm: object | undefined): boolean {
+  return vm !== undefined && restored.has(vm)
+}
