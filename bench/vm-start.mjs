@@ -5,6 +5,10 @@
 // the root context (proxy_on_context_create, proxy_on_vm_start, proxy_on_configure), and the
 // host's own work (the rest: hostcall tables, WASI set-up, import object). The original module is
 // also instantiated bare, to show what merging data segments saves (src/host/wasm-rewrite/).
+// Each second VM is started twice over: from the start-up snapshot of the first VM (the default:
+// the memory chunks start-up changed and the globals restored, start-up code skipped; the restore
+// counts as host work) and with vmSnapshot: false (full start-up). The first start of each process
+// (the first VM after the load) is shown on its own, and the load itself (which takes the snapshot).
 // First request: in a fresh process (cold: the host's own code has never run), and in a process
 // that already served requests through another plugin, for a module compiled for the first time
 // and for a second VM of an already compiled one. No plugin callback runs that a request would not
@@ -61,13 +65,16 @@ function instrument() {
   return { t, restore: () => (globalThis.WebAssembly.Instance = Orig) }
 }
 
-async function childStart(index) {
+async function childStart(index, snapshot) {
   const [, wasm, config] = PLUGINS[index]
   const { WasmPluginHost } = await import('../dist/index.js')
-  const host = new WasmPluginHost({ logger: quietLogger })
+  const host = new WasmPluginHost({ logger: quietLogger, vmSnapshot: snapshot })
+  const a0 = performance.now()
   const plugin = await host.load({ wasm, config })
+  const firstLoad = performance.now() - a0
+  const plan = (await host.compile(wasm)).snapshot
+  const out = { total: [], instantiate: [], init: [], root: [], host: [], firstLoad, restored: 0 }
   const { t, restore } = instrument()
-  const out = { total: [], instantiate: [], init: [], root: [], host: [] }
   for (let i = 0; i < STARTS; i++) {
     // A pause between starts: one after another in a tight loop would time the collector freeing
     // the memories of the VMs before (each wasm memory reserves its address space).
@@ -83,6 +90,7 @@ async function childStart(index) {
     out.host.push(total - t.instantiate - t.init - t.root)
   }
   restore()
+  if (typeof plan === 'object' && [...plan.taken.values()].some((x) => typeof x === 'object')) out.restored = STARTS
   // The original module, instantiated bare, for the data segments comparison.
   const original = new WebAssembly.Module(readFileSync(wasm))
   const rewritten = (await host.compile(wasm)).module
@@ -138,11 +146,21 @@ async function main() {
   for (let r = 0; r < ROUNDS; r++) {
     for (const m of MODES) {
       for (let i = 0; i < PLUGINS.length; i++) {
-        const s = await runChild(script, ['--start', String(i)], m.flags)
+        const s = await runChild(script, ['--start', String(i), 'snapshot'], m.flags)
+        const full = await runChild(script, ['--start', String(i), 'full'], m.flags)
         const cold = await runChild(script, ['--first', String(i), 'cold'], m.flags)
         const warm = await runChild(script, ['--first', String(i), 'warm'], m.flags)
-        const cell = ((res[m.name] ??= {})[i] ??= { total: [], instantiate: [], init: [], root: [], host: [], bareOriginal: [], bareMerged: [], cold: [], coldLoad: [], warmNew: [], warmSecond: [] })
-        for (const k of ['total', 'instantiate', 'init', 'root', 'host']) cell[k].push(stats(s[k]).median)
+        const cell = ((res[m.name] ??= {})[i] ??= { total: [], instantiate: [], init: [], root: [], host: [], bareOriginal: [], bareMerged: [], cold: [], coldLoad: [], warmNew: [], warmSecond: [], full: {}, firstLoad: [], firstLoadFull: [], first: [], firstFull: [], restored: 0, starts: 0 })
+        for (const k of ['total', 'instantiate', 'init', 'root', 'host']) {
+          cell[k].push(stats(s[k]).median)
+          ;(cell.full[k] ??= []).push(stats(full[k]).median)
+        }
+        cell.firstLoad.push(s.firstLoad)
+        cell.firstLoadFull.push(full.firstLoad)
+        cell.first.push(s.total[0])
+        cell.firstFull.push(full.total[0])
+        cell.restored += s.restored
+        cell.starts += s.total.length
         cell.bareOriginal.push(s.bareOriginal)
         cell.bareMerged.push(s.bareMerged)
         cell.cold.push(cold.newModule)
@@ -153,14 +171,24 @@ async function main() {
     }
   }
   for (const m of MODES) {
-    console.log(`\n${m.name}: second VM of a compiled module, ms (median of the round medians; min in brackets)`)
-    const rows = []
+    for (const [label, pick] of [['full start-up (vmSnapshot: false)', (c) => c.full], ['from the start-up snapshot (default)', (c) => c]]) {
+      console.log(`\n${m.name}: second VM of a compiled module, ${label}, ms (median of the round medians; min in brackets)`)
+      const rows = []
+      for (let i = 0; i < PLUGINS.length; i++) {
+        const c = res[m.name][i]
+        const f = (k) => `${num(stats(pick(c)[k]).median, 2, 6)} (${num(stats(pick(c)[k]).min, 2, 5)})`
+        rows.push([PLUGINS[i][0], f('total'), f('instantiate'), f('init'), f('root'), f('host'), `${num(stats(c.bareOriginal).median, 2, 5)} → ${num(stats(c.bareMerged).median, 2, 5)}`])
+      }
+      table([['plugin', 26, 'l'], ['total', 15], ['instantiate', 15], ['start-up code', 15], ['root context', 15], ['host (+restore)', 15], ['bare inst. orig → merged', 25]], rows)
+    }
+    console.log(`\n${m.name}: snapshot vs full start, and the first second VM of a process, the load (which takes the snapshot), ms (median; min in brackets)`)
+    const rowsS = []
     for (let i = 0; i < PLUGINS.length; i++) {
       const c = res[m.name][i]
-      const f = (k) => `${num(stats(c[k]).median, 2, 6)} (${num(stats(c[k]).min, 2, 5)})`
-      rows.push([PLUGINS[i][0], f('total'), f('instantiate'), f('init'), f('root'), f('host'), `${num(stats(c.bareOriginal).median, 2, 5)} → ${num(stats(c.bareMerged).median, 2, 5)}`])
+      const f = (xs) => `${num(stats(xs).median, 2, 6)} (${num(stats(xs).min, 2, 5)})`
+      rowsS.push([PLUGINS[i][0], num(stats(c.full.total).median / stats(c.total).median, 2, 6), `${c.restored}/${c.starts}`, f(c.firstFull), f(c.first), f(c.firstLoadFull), f(c.firstLoad)])
     }
-    table([['plugin', 26, 'l'], ['total', 15], ['instantiate', 15], ['start-up code', 15], ['root context', 15], ['host', 15], ['bare inst. orig → merged', 25]], rows)
+    table([['plugin', 26, 'l'], ['full/snap', 10], ['restored', 10], ['1st 2nd VM, full', 17], ['1st 2nd VM, snap', 17], ['load, full', 16], ['load, snap', 16]], rowsS)
     console.log(`\n${m.name}: first request after load, ms (median; min in brackets)`)
     const rows2 = []
     for (let i = 0; i < PLUGINS.length; i++) {
@@ -184,6 +212,6 @@ async function main() {
 
 const si = process.argv.indexOf('--start')
 const fi = process.argv.indexOf('--first')
-if (si >= 0) await childStart(Number(process.argv[si + 1]))
+if (si >= 0) await childStart(Number(process.argv[si + 1]), process.argv[si + 2] !== 'full')
 else if (fi >= 0) await childFirst(Number(process.argv[fi + 1]), process.argv[fi + 2] === 'warm')
 else await main()

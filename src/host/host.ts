@@ -621,6 +621,6 @@ async function compileChecked(
     sha256,
     cpuLimit: instrumented.cpu,
     imports: instrumented.imports,
-    snapshot: typeof instrumented.snapshot === 'string' ? instrumented.snapshot : snapshotPlan(instrumented.snapshot, instrumented.bytes),
+    snapshot: typeof instrumented.snapshot === 'string' ? instrumented.snapshot : snapshotPlan(instrumented.snapshot),
   }
 }

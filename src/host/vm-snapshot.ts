@@ -14,15 +14,10 @@
  */
 import type { Clock } from './clock.js'
 import { FUEL_IMPORT, type SnapshotLayout } from './wasm-rewrite/index.js'
-import { withoutDataAndStart } from './wasm-rewrite/snapshot.js'
 
 /** The snapshots of one compiled module. @internal */
 export interface SnapshotPlan {
   layout: SnapshotLayout
-  /** The module's bytes until the module without data segments is compiled. */
-  bytes: Uint8Array | undefined
-  /** The module without data segments and start function, once compiled (restores fill its memory). */
-  bare: WebAssembly.Module | undefined
   /** By clock and WASI settings; a string: why start-up cannot be snapshotted (it is not tried again). */
   readonly taken: Map<string, Snapshot | string>
 }
@@ -31,15 +26,21 @@ export interface SnapshotPlan {
 export interface Snapshot {
   /** Memory size in pages. */
   pages: number
-  /** The non-zero 4 KiB chunks of memory, merged into runs. */
+  /** The 4 KiB chunks of memory start-up changed, merged into runs. */
   runs: Array<{ offset: number; bytes: Uint8Array }>
   /** Values of the mutable globals, in {@link SnapshotLayout.globals} order. */
   globals: Array<number | bigint>
+  /**
+   * The clock's monotonic time when it was taken: a restored VM's WASI monotonic clock goes on from
+   * here, so that its runtime sees no time pass since start-up (else Go's runtime does at once the
+   * periodic work it would do after that long, e.g. returning memory, in the first callback).
+   */
+  monotonicNs: bigint
 }
 
 /** @internal a plan for a module whose layout the rewriter produced. */
-export function snapshotPlan(layout: SnapshotLayout, bytes: Uint8Array): SnapshotPlan {
-  return { layout, bytes, bare: undefined, taken: new Map() }
+export function snapshotPlan(layout: SnapshotLayout): SnapshotPlan {
+  return { layout, taken: new Map() }
 }
 
 /** WASI functions start-up may call for a snapshot to be taken: they read, and change nothing outside the VM. */
@@ -110,59 +111,59 @@ export class StartWatch {
 }
 
 const CHUNK = 4096
-const ZERO = new Uint8Array(CHUNK)
+const ZERO = Buffer.alloc(CHUNK)
 
-/** Records memory and globals of `instance` under `key`, and starts compiling the module without data segments. @internal */
-export function takeSnapshot(plan: SnapshotPlan, key: string, instance: WebAssembly.Instance): void {
-  const memory = instance.exports.memory as WebAssembly.Memory
-  const u8 = new Uint8Array(memory.buffer)
-  const runs: Snapshot['runs'] = []
-  let start = -1
-  const close = (end: number) => {
-    if (start >= 0) runs.push({ offset: start, bytes: u8.slice(start, end) })
-    start = -1
-  }
-  for (let at = 0; at < u8.byteLength; at += CHUNK) {
-    const zero = Buffer.from(u8.buffer, at, Math.min(CHUNK, u8.byteLength - at)).equals(ZERO.subarray(0, Math.min(CHUNK, u8.byteLength - at)))
-    if (zero) close(at)
-    else if (start < 0) start = at
-  }
-  close(u8.byteLength)
-  const globals = plan.layout.globals.map((n) => (instance.exports[n] as WebAssembly.Global).value as number | bigint)
-  plan.taken.set(key, { pages: u8.byteLength / 65536, runs, globals })
-  compileBare(plan)
-}
-
-/** Compiles the module without data segments once, in the background; restores use the full module until then. */
-function compileBare(plan: SnapshotPlan): void {
-  const bytes = plan.bytes
-  if (!bytes) return
-  plan.bytes = undefined
-  WebAssembly.compile(withoutDataAndStart(bytes) as Uint8Array<ArrayBuffer>).then(
-    (m) => (plan.bare = m),
-    () => undefined,
-  )
+/** The memory of `instance` right after instantiation (data segments applied), before start-up. @internal */
+export function initialImage(instance: WebAssembly.Instance): Uint8Array {
+  return new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer).slice()
 }
 
 /**
- * Puts `snap` into a new instance: memory grown to its size and overwritten (with `bare`, memory is
- * fresh and zero, so only its non-zero runs are written; else the data segments' bytes outside
- * them are zeroed too), globals set.
+ * The 4 KiB chunks of `u8` that differ from `base` (zero past its end), merged into runs: what
+ * turns a memory holding `base` into `u8`.
+ */
+function changedRuns(u8: Uint8Array, base: Uint8Array): Snapshot['runs'] {
+  const runs: Snapshot['runs'] = []
+  const mem = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)
+  const was = Buffer.from(base.buffer, base.byteOffset, base.byteLength)
+  let start = -1
+  for (let at = 0; at < mem.byteLength; at += CHUNK) {
+    const end = Math.min(at + CHUNK, mem.byteLength)
+    // Images are whole pages: a chunk lies inside the image or past it.
+    const same = at < was.byteLength ? mem.compare(was, at, end, at, end) === 0 : mem.compare(ZERO, 0, end - at, at, end) === 0
+    if (!same && start < 0) start = at
+    else if (same && start >= 0) {
+      runs.push({ offset: start, bytes: u8.slice(start, at) })
+      start = -1
+    }
+  }
+  if (start >= 0) runs.push({ offset: start, bytes: u8.slice(start) })
+  return runs
+}
+
+/**
+ * Records memory and globals of `instance` under `key`: memory as the chunks that differ from
+ * `image`, the memory a new instance of the module starts with.
  * @internal
  */
-export function restoreSnapshot(plan: SnapshotPlan, snap: Snapshot, instance: WebAssembly.Instance, bare: boolean): void {
+export function takeSnapshot(plan: SnapshotPlan, key: string, instance: WebAssembly.Instance, image: Uint8Array, clock: Clock): void {
+  const u8 = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer)
+  const runs = changedRuns(u8, image)
+  const globals = plan.layout.globals.map((n) => (instance.exports[n] as WebAssembly.Global).value as number | bigint)
+  plan.taken.set(key, { pages: u8.byteLength / 65536, runs, globals, monotonicNs: clock.monotonicNs() })
+}
+
+/**
+ * Puts `snap` into a new instance of the module: memory grown to its size, the chunks start-up
+ * changed written, globals set.
+ * @internal
+ */
+export function restoreSnapshot(plan: SnapshotPlan, snap: Snapshot, instance: WebAssembly.Instance): void {
   const memory = instance.exports.memory as WebAssembly.Memory
-  const initial = memory.buffer.byteLength
-  const pages = initial / 65536
+  const pages = memory.buffer.byteLength / 65536
   if (snap.pages > pages) memory.grow(snap.pages - pages)
   const u8 = new Uint8Array(memory.buffer)
-  let end = 0
-  for (const run of snap.runs) {
-    if (!bare && end < initial && run.offset > end) u8.fill(0, end, Math.min(run.offset, initial))
-    u8.set(run.bytes, run.offset)
-    end = run.offset + run.bytes.byteLength
-  }
-  if (!bare && end < initial) u8.fill(0, end, initial)
+  for (const run of snap.runs) u8.set(run.bytes, run.offset)
   plan.layout.globals.forEach((n, i) => ((instance.exports[n] as WebAssembly.Global).value = snap.globals[i]!))
 }
 

@@ -14,7 +14,7 @@ import { ProcExit } from './hostcalls/wasi.js'
 import { consequenceOf, importStub, isListedUnimplemented } from './import-stubs.js'
 import type { Plugin, PluginRuntime } from './plugin.js'
 import { WasmVm } from './vm.js'
-import { markRestored, restoreSnapshot, StartWatch, takeSnapshot } from './vm-snapshot.js'
+import { initialImage, markRestored, restoreSnapshot, StartWatch, takeSnapshot } from './vm-snapshot.js'
 import { FUEL_IMPORT, type ImportEntry } from './wasm-rewrite/index.js'
 
 /** A VM that passed start-up, with its root context. @internal */
@@ -46,7 +46,11 @@ export function cancelPending(root: RootContext): void {
  */
 export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>): StartedVm {
   const vm = new WasmVm(plugin)
-  const wasi = rt.wasi.create(plugin, vm)
+  // A start-up snapshot of the module (vm-snapshot.ts): restored when taken, else watched for.
+  const snap = rt.snapshot
+  const taken = snap?.plan.taken.get(snap.key)
+  const restore = typeof taken === 'object' ? taken : undefined
+  const wasi = rt.wasi.create(plugin, vm, restore ? plugin.clock.monotonicNs() - restore.monotonicNs : undefined)
   const imports = bindImports(plugin, rt, vm, wasi.imports, warned)
   const what = `plugin "${plugin.name}" (${plugin.source})`
   const startFailed = (why: string, err?: unknown) => new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `${what} failed to start: ${why}`, { cause: err })
@@ -56,24 +60,21 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     vm.topCalls++
     return guard ? guard(run) : run()
   }
-  // A start-up snapshot of the module (vm-snapshot.ts): restored when taken, else watched for.
-  const snap = rt.snapshot
-  const taken = snap?.plan.taken.get(snap.key)
-  const restore = typeof taken === 'object' ? taken : undefined
   const watch = snap && taken === undefined ? new StartWatch() : undefined
   watch?.wrap(imports)
-  const bare = restore ? snap!.plan.bare : undefined
   let instance: WebAssembly.Instance
+  let image: Uint8Array | undefined
   try {
     instance = guarded(() => {
       if (watch) watch.instantiating = true
       try {
-        return new WebAssembly.Instance(bare ?? rt.module, imports)
+        return new WebAssembly.Instance(rt.module, imports)
       } finally {
         if (watch) watch.instantiating = false
       }
     })
-    if (restore) restoreSnapshot(snap!.plan, restore, instance, bare !== undefined)
+    if (restore) restoreSnapshot(snap!.plan, restore, instance)
+    else if (watch) image = initialImage(instance)
   } catch (err) {
     // A start section (AssemblyScript) runs while instantiating: it can trap or run out of time.
     if (err instanceof WebAssembly.RuntimeError || err instanceof ProcExit || vm.cpuExceeded || isWatchdogTimeout(err)) {
@@ -106,7 +107,7 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
       // Before any root context callback: the state every VM of the module starts from.
       const why = watch.end()
       if (why) snap!.plan.taken.set(snap!.key, why)
-      else takeSnapshot(snap!.plan, snap!.key, instance)
+      else takeSnapshot(snap!.plan, snap!.key, instance, image!, plugin.clock)
     }
     vm.contexts.set(root.id, root)
     try {

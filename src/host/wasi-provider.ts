@@ -32,7 +32,11 @@ export type WasiOption = 'sandbox' | 'node' | 'wasmer' | WasiProvider
  * `afterCall`, which the host calls after each top-level call into the guest.
  */
 export interface WasiSetup {
-  create(plugin: Plugin, vm: WasmVm): WasiInstance
+  /**
+   * `monotonicShift` (sandbox only): WASI's monotonic clock reads that much less for this VM — a
+   * VM restored from a start-up snapshot sees its clock go on from the snapshot's time.
+   */
+  create(plugin: Plugin, vm: WasmVm, monotonicShift?: bigint): WasiInstance
   /**
    * What start-up can read from this provider (environment, arguments), for start-up snapshots;
    * only the sandbox has one (other providers keep state of their own: every VM runs start-up).
@@ -53,12 +57,13 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
   if (option === undefined || option === 'sandbox') {
     return {
       snapshotKey: JSON.stringify([envList, args]),
-      create(plugin, vm) {
+      create(plugin, vm, monotonicShift) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
         const lines = lineBuffers(writer(plugin, vm))
         // Called after every guest call: nothing to do unless a line is half written.
         vm.afterCall = lines.flush
-        const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock: plugin.clock })
+        const clock = monotonicShift ? { ...plugin.clock, monotonicNs: () => plugin.clock.monotonicNs() - monotonicShift } : plugin.clock
+        const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
         return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: lines.flush }
       },

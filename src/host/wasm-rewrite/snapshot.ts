@@ -1,7 +1,6 @@
 /**
  * The rewriter side of start-up snapshots (`docs/adr/0023-vm-start.md`): which modules a snapshot
- * can stand for, a pass exporting their mutable globals, and the module without data segments and
- * start function that snapshot starts instantiate.
+ * can stand for, and a pass exporting their mutable globals.
  *
  * A snapshot is the linear memory and the mutable globals of a VM right after its start-up code.
  * It stands for the whole state of a later VM only when nothing else carries state: no imported
@@ -138,28 +137,3 @@ function tableWrites(r: Reader): string | undefined {
 }
 
 const TABLE_WRITES: Record<number, string> = { 12: 'table.init', 13: 'elem.drop', 14: 'table.copy', 15: 'table.grow', 17: 'table.fill' }
-
-/**
- * `bytes` without its data section and start section: instantiating it gives a zeroed memory of
- * the initial size and runs no code, which a snapshot then fills. Expects a module that
- * {@link snapshotExportsPass} accepted (no data count section, so no code names a segment).
- * @internal
- */
-export function withoutDataAndStart(bytes: Uint8Array): Uint8Array {
-  const r = new Reader(bytes, 8)
-  const keep: Array<[number, number]> = [[0, 8]]
-  while (!r.done) {
-    const start = r.pos
-    const id = r.byte()
-    const size = r.u32()
-    r.skip(size)
-    if (id !== 11 && id !== 8) keep.push([start, r.pos])
-  }
-  const out = new Uint8Array(keep.reduce((n, [a, b]) => n + b - a, 0))
-  let at = 0
-  for (const [a, b] of keep) {
-    out.set(bytes.subarray(a, b), at)
-    at += b - a
-  }
-  return out
-}
