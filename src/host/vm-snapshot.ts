@@ -61,7 +61,7 @@ export function snapshotKey(clock: Clock, wasiKey: string): string {
 
 /**
  * Watches the calls out of a VM while it starts: every function import except the fuel refill is
- * wrapped; {@link StartWatch.allowed} tells whether start-up stayed inside the module.
+ * wrapped, for the first VM only; {@link StartWatch.allowed} tells whether start-up stayed inside the module.
  * @internal
  */
 export class StartWatch {
@@ -70,11 +70,14 @@ export class StartWatch {
   #duringInstantiation = false
   instantiating = false
 
-  /** Wraps the function imports of `imports` (namespaces are replaced by wrapped copies). */
-  wrap(imports: WebAssembly.Imports): void {
+  /**
+   * Wraps the function imports of `imports` (namespaces are replaced by wrapped copies); with
+   * `fuel`, the host's refuel is left alone (it keeps no state a VM could see).
+   */
+  wrap(imports: WebAssembly.Imports, fuel: boolean): void {
     const copies = new Map<object, Record<string, unknown>>()
     for (const [ns, fns] of Object.entries(imports)) {
-      if (ns === FUEL_IMPORT.module) continue
+      if (fuel && ns === FUEL_IMPORT.module) continue
       const wasi = ns.startsWith('wasi')
       let copy = copies.get(fns)
       if (!copy) {

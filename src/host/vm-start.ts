@@ -61,7 +61,7 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     return guard ? guard(run) : run()
   }
   const watch = snap && taken === undefined ? new StartWatch() : undefined
-  watch?.wrap(imports)
+  watch?.wrap(imports, rt.cpuLimitMode === 'fuel')
   let instance: WebAssembly.Instance
   let image: Uint8Array | undefined
   try {
