@@ -61,7 +61,8 @@ export function snapshotKey(clock: Clock, wasiKey: string): string {
 
 /**
  * Watches the calls out of a VM while it starts: every function import except the fuel refill is
- * wrapped, for the first VM only; {@link StartWatch.allowed} tells whether start-up stayed inside the module.
+ * wrapped, for the first VM only (when the snapshot is taken, that VM is dropped and the one that
+ * serves is restored from it with the plain imports, so no request pays for the wrappers); {@link StartWatch.allowed} tells whether start-up stayed inside the module.
  * @internal
  */
 export class StartWatch {

@@ -107,7 +107,12 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
       // Before any root context callback: the state every VM of the module starts from.
       const why = watch.end()
       if (why) snap!.plan.taken.set(snap!.key, why)
-      else takeSnapshot(snap!.plan, snap!.key, instance, image!, plugin.clock)
+      else {
+        takeSnapshot(snap!.plan, snap!.key, instance, image!, plugin.clock)
+        // The watched VM's imports carry the watch's wrappers: the VM that serves is restored
+        // from the snapshot with the plain ones (start-up ran once, inside the module).
+        return startVm(plugin, rt, warned)
+      }
     }
     vm.contexts.set(root.id, root)
     try {
