@@ -32,8 +32,8 @@ export interface Snapshot {
   globals: Array<number | bigint>
   /**
    * The clock's monotonic time when it was taken: a restored VM's WASI monotonic clock goes on from
-   * here, so that its runtime sees no time pass since start-up (else Go's runtime does at once the
-   * periodic work it would do after that long, e.g. returning memory, in the first callback).
+   * here, so that its runtime sees no more time since start-up than a freshly started VM does (Go
+   * times its periodic work, e.g. returning memory, from start-up).
    */
   monotonicNs: bigint
 }
