@@ -56,6 +56,22 @@ if (process.argv[2] === 'server') {
     await ex.responseHeaders(200, { 'content-length': '0' }, true)
     ex.done()
   }
+  // The same raw-SDK plugin against a transport that answers at once with the server's reply (no
+  // socket, no undici): the host's callout machinery and the guest's callback without the network.
+  // raw-SDK minus this is the transport's share (resolution, undici, socket), to set against direct.
+  const answer = { kind: 'response', headers: [[':status', '200'], ['x-token', 'tok'], ['content-type', 'text/plain'], ['content-length', '2']], body: Buffer.from('ok'), trailers: [] }
+  const instantHost = new WasmPluginHost({ httpDispatcher: { dispatch: (call) => (call.upstream === 'outbound|80||tok.static' ? Promise.resolve(answer) : undefined) }, logger: { level: 'warn', log() {} } })
+  const instant = new PluginPipeline(instantHost, { plugins: [await instantHost.load({
+    wasm: fileURLToPath(new URL('../fixtures/build/go/callout-raw.wasm', import.meta.url)),
+    config: { cluster: 'outbound|80||tok.static', headers: [[':method', 'GET'], [':path', '/token'], [':authority', 'callout'], ['x-caller', 'callout']], timeout: 5000 },
+  })] })
+  const viaInstant = async () => {
+    const ex = instant.exchange(request)
+    const r = await ex.requestHeaders(true)
+    if (r.action !== 'continue' || ex.requestHeadersMap.get('x-response-status') !== '200') throw new Error(`bad instant answer ${r.action}`)
+    await ex.responseHeaders(200, { 'content-length': '0' }, true)
+    ex.done()
+  }
   // The exchange alone (a plugin that makes no callout), to split the plugin cost from the callout's.
   const noCall = new PluginPipeline(host, { plugins: [await host.load({ wasm: fileURLToPath(new URL('../fixtures/build/go/callout.wasm', import.meta.url)), config: { cluster: 'outbound|80||tok.static', mode: 'none' } })] })
   const exchangeOnly = async () => {
@@ -78,7 +94,7 @@ if (process.argv[2] === 'server') {
     return { wall, cpu: (cpu.user + cpu.system) / n }
   }
 
-  const cases = [['direct undici GET', direct], ['plugin callout GET', viaPlugin], ['raw-SDK callout GET', viaRaw], ['plugin, no callout', exchangeOnly]]
+  const cases = [['direct undici GET', direct], ['plugin callout GET', viaPlugin], ['raw-SDK callout GET', viaRaw], ['raw-SDK, instant reply', viaInstant], ['plugin, no callout', exchangeOnly]]
   for (const [, fn] of cases) await measure(fn, 1000) // warm-up
   const rounds = new Map(cases.map(([name]) => [name, []]))
   for (let round = 0; round < 5; round++) for (const [name, fn] of cases) rounds.get(name).push(await measure(fn, N))
@@ -100,7 +116,26 @@ if (process.argv[2] === 'server') {
     console.log(`${which}, ${label}: extra µs per callout ${(pm - dm).toFixed(1)} (min) / ${(pmed - dmed).toFixed(1)} (median); ratio plugin/direct ${(pm / dm).toFixed(2)}× (min) / ${(pmed / dmed).toFixed(2)}× (median); ` +
       `callout part (plugin − plugin without callout) vs direct: ${((pm - em) / dm).toFixed(2)}× (min) / ${((pmed - emed) / dmed).toFixed(2)}× (median)`)
   }
+  const ins = rounds.get('raw-SDK, instant reply')
+  const rawR = rounds.get('raw-SDK callout GET')
+  const cpuOf = (rs, f) => f(rs.map((x) => x.cpu))
+  console.log(`raw-SDK split, CPU µs/req min / median: host machinery + guest (instant reply − no callout) ${(cpuOf(ins, min) - cpuOf(e, min)).toFixed(1)} / ${(cpuOf(ins, median) - cpuOf(e, median)).toFixed(1)}; ` +
+    `transport (raw-SDK − instant reply) ${(cpuOf(rawR, min) - cpuOf(ins, min)).toFixed(1)} / ${(cpuOf(rawR, median) - cpuOf(ins, median)).toFixed(1)} against direct ${cpuOf(d, min).toFixed(1)} / ${cpuOf(d, median).toFixed(1)}`)
+  // Guest time (guest code plus the hostcalls it makes), from the proxy-wasm-host:callback
+  // diagnostics channel, in a separate untimed pass: subscribing costs time of its own.
+  const { subscribe, unsubscribe } = await import('node:diagnostics_channel')
+  const guest = new Map()
+  const onCallback = (m) => guest.set(m.callback, (guest.get(m.callback) ?? 0) + m.durationMs)
+  subscribe('proxy-wasm-host:callback', onCallback)
+  for (const [name, fn] of cases.filter(([n]) => n !== 'direct undici GET')) {
+    guest.clear()
+    await measure(fn, N)
+    const parts = [...guest].map(([k, v]) => [k.replace(/^proxy_on_/, ''), (v * 1000) / N])
+    console.log(`guest time, ${name}: ${parts.reduce((a, [, v]) => a + v, 0).toFixed(1)} µs/req (${parts.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`)
+  }
+  unsubscribe('proxy-wasm-host:callback', onCallback)
   await agent.close()
+  await instantHost.close()
   await host.close()
   child.disconnect()
 }
