@@ -7,6 +7,7 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
+import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { Agent } from 'undici'
 import { PluginPipeline, WasmPluginHost } from '../dist/index.js'
 
@@ -81,6 +82,11 @@ if (process.argv[2] === 'server') {
     ex.done()
   }
 
+  // Garbage-collection pauses (perf_hooks 'gc' entries), to tell the collector's share apart.
+  const gcPauses = []
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauses.push([entry.startTime, entry.duration])
+  }).observe({ entryTypes: ['gc'] })
   async function measure(fn, n) {
     let next = 0
     const worker = async () => {
@@ -88,10 +94,15 @@ if (process.argv[2] === 'server') {
     }
     const cpu0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
+    const p0 = performance.now()
     await Promise.all(Array.from({ length: C }, worker))
     const wall = Number(process.hrtime.bigint() - t0) / 1000 / n
     const cpu = process.cpuUsage(cpu0)
-    return { wall, cpu: (cpu.user + cpu.system) / n }
+    const p1 = performance.now()
+    await new Promise((r) => setTimeout(r, 20)) // the observer's entries arrive after the run
+    const gc = gcPauses.filter(([start]) => start >= p0 && start < p1).reduce((a, [, ms]) => a + ms, 0)
+    gcPauses.length = 0
+    return { wall, cpu: (cpu.user + cpu.system) / n, gc: (gc * 1000) / n }
   }
 
   const cases = [['direct undici GET', direct], ['plugin callout GET', viaPlugin], ['raw-SDK callout GET', viaRaw], ['raw-SDK, instant reply', viaInstant], ['plugin, no callout', exchangeOnly]]
@@ -101,12 +112,13 @@ if (process.argv[2] === 'server') {
   const min = (xs) => Math.min(...xs)
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   console.log(`HTTP callout cost, ${N} requests per round and case, concurrency ${C}, 5 rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`)
-  console.log('case'.padEnd(22), 'wall µs/req min'.padStart(16), 'median'.padStart(8), 'CPU µs/req min'.padStart(15), 'median'.padStart(8))
+  console.log('case'.padEnd(22), 'wall µs/req min'.padStart(16), 'median'.padStart(8), 'CPU µs/req min'.padStart(15), 'median'.padStart(8), 'GC pause µs/req min'.padStart(20), 'median'.padStart(8))
   for (const [name] of cases) {
     const r = rounds.get(name)
     const w = r.map((x) => x.wall)
     const c = r.map((x) => x.cpu)
-    console.log(name.padEnd(22), min(w).toFixed(1).padStart(16), median(w).toFixed(1).padStart(8), min(c).toFixed(1).padStart(15), median(c).toFixed(1).padStart(8))
+    const g = r.map((x) => x.gc)
+    console.log(name.padEnd(22), min(w).toFixed(1).padStart(16), median(w).toFixed(1).padStart(8), min(c).toFixed(1).padStart(15), median(c).toFixed(1).padStart(8), min(g).toFixed(1).padStart(20), median(g).toFixed(1).padStart(8))
   }
   const d = rounds.get('direct undici GET')
   const e = rounds.get('plugin, no callout')

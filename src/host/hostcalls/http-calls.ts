@@ -229,7 +229,7 @@ export function httpCallsHostcalls(vm: WasmVm): Record<string, Hostcall> {
 function deliver(plugin: Plugin, root: RootContext, token: number, result: HttpCalloutResult, maxBytes: number): void {
   let response: HttpCallResponse | undefined
   if (result.kind === 'response' && result.body.byteLength <= maxBytes) {
-    response = { headers: HeaderMap.fromPairs(result.headers.map(([k, v]) => [k.toLowerCase(), v])), body: result.body, trailers: HeaderMap.fromPairs(result.trailers.map(([k, v]) => [k.toLowerCase(), v])) }
+    response = { headers: HeaderMap.fromPairs(lowerCased(result.headers)), body: result.body, trailers: HeaderMap.fromPairs(lowerCased(result.trailers)) }
   }
   // A reset (or a body over the cap, Envoy's ExceedResponseBufferLimit) is the (0, 0, 0) failure.
   const args = response ? [token, response.headers.size, response.body.byteLength, response.trailers.size] : [token, 0, 0, 0]
@@ -240,6 +240,15 @@ function deliver(plugin: Plugin, root: RootContext, token: number, result: HttpC
       root.httpCallResponse = undefined
     }
   })
+}
+
+/** `pairs` with lower-case names: the same array when they already are (the host's transport sends them so). */
+function lowerCased(pairs: HeaderPair[]): HeaderPair[] {
+  for (let i = 0; i < pairs.length; i++) {
+    const k = pairs[i]![0]
+    if (k.toLowerCase() !== k) return pairs.map(([n, v]) => [n.toLowerCase(), v])
+  }
+  return pairs
 }
 
 /** The body the plugin reads from buffer 4, when inside the callback. @internal */
