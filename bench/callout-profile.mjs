@@ -1,6 +1,18 @@
-// Profiling helper for bench/callout.mjs: runs one case (BENCH_CASE = direct | plugin | raw | none)
-// for BENCH_N requests at concurrency BENCH_C, for `node --cpu-prof`; BENCH_SPLIT=1 also sums the
-// guest time per request from the proxy-wasm-host:callback diagnostics channel.
+// Profiling helper for bench/callout.mjs: one case on its own, for `node --cpu-prof`, `--trace-gc`
+// or a sampling heap profile. Usage: npm run build && BENCH_CASE=raw node --cpu-prof bench/callout-profile.mjs
+// BENCH_CASE:
+//   direct     the GET with agent.request(), as the bench's baseline
+//   transport  the host's transport alone (createHttpDispatcher over Upstreams), no plugin
+//   plugin     wasm-go "callout" fixture; raw: the raw-SDK "callout-raw" fixture; none: no callout
+//   instant    raw-SDK fixture, a transport that answers at once (no socket)
+//   later      the same answer one event-loop turn later (setImmediate), still no socket
+//   minimal    raw-SDK fixture over a bare undici dispatch() (the least a transport can do)
+//   ours       raw-SDK fixture over the host's transport given as httpDispatcher
+//   outside    the same, started a microtask after the hostcall returned
+// BENCH_N requests (default 20000) after 2000 of warm-up, BENCH_C concurrency (16), BENCH_TIMEOUT
+// the raw-SDK callout timeout in ms (5000). BENCH_SPLIT=1 sums the guest time per callback from
+// the proxy-wasm-host:callback channel. BENCH_HEAP=<file> writes a sampling heap profile of every
+// allocation (collected ones included), BENCH_PROMOTED=1 only of those that outlived a scavenge.
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { subscribe } from 'node:diagnostics_channel'

@@ -1,9 +1,16 @@
 // HTTP callout cost: a plugin making one GET callout per request (Go wasm-go "callout" fixture:
 // pause in request headers, callout, resume) against the same GET made directly with undici from JS,
 // in the same run. The callout server runs in a child process, so the figures are the client
-// side's: wall time and CPU time (process.cpuUsage) per request, 5 interleaved rounds, min and
-// median. Usage: npm run build && node scripts/build-fixtures.mjs && node bench/callout.mjs
+// side's: wall time, CPU time (process.cpuUsage, every thread of the process) and GC pauses
+// (perf_hooks) per request, 5 interleaved rounds, min and median, with the load average.
+// Cases besides the two: the raw-SDK fixture (DispatchHttpCall, no wasm-go helper); the raw-SDK
+// fixture against a transport that answers at once (the host's callout machinery and the guest's
+// callback, no socket); the wasm-go plugin making no callout; the host's transport alone (no plugin).
+// Then the split lines: host machinery + guest vs transport, and the guest time per callback from
+// the proxy-wasm-host:callback diagnostics channel (a separate, untimed pass).
+// Usage: npm run build && node scripts/build-fixtures.mjs && node bench/callout.mjs
 // BENCH_N (requests per round and case, default 4000), BENCH_C (concurrency, default 16).
+// Profiling one case on its own: bench/callout-profile.mjs.
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
@@ -73,6 +80,17 @@ if (process.argv[2] === 'server') {
     await ex.responseHeaders(200, { 'content-length': '0' }, true)
     ex.done()
   }
+  // The host's transport alone (createHttpDispatcher over Upstreams, as the host builds it), no
+  // plugin: the same GET through the resolution, the handler and the reply pairs the hostcall gets.
+  const { Upstreams, createHttpDispatcher } = await import('../dist/upstream/index.js')
+  const transport = createHttpDispatcher(new Upstreams({ upstreams: { 'outbound|80||tok.static': origin } }))
+  const calloutHeaders = [[':method', 'GET'], [':path', '/token'], [':authority', 'callout'], ['x-caller', 'callout']]
+  const noBody = Buffer.alloc(0)
+  const viaTransport = async () => {
+    const ac = new AbortController()
+    const r = await transport.dispatch({ upstream: 'outbound|80||tok.static', headers: calloutHeaders, body: noBody, trailers: [], timeoutMs: 5000, maxResponseBytes: 1 << 20, plugin: 'bench', token: 4, signal: ac.signal })
+    if (r.kind !== 'response' || !r.headers.some(([k, v]) => k === 'x-token' && v === 'tok')) throw new Error(`bad transport answer ${r.kind}`)
+  }
   // The exchange alone (a plugin that makes no callout), to split the plugin cost from the callout's.
   const noCall = new PluginPipeline(host, { plugins: [await host.load({ wasm: fileURLToPath(new URL('../fixtures/build/go/callout.wasm', import.meta.url)), config: { cluster: 'outbound|80||tok.static', mode: 'none' } })] })
   const exchangeOnly = async () => {
@@ -105,7 +123,7 @@ if (process.argv[2] === 'server') {
     return { wall, cpu: (cpu.user + cpu.system) / n, gc: (gc * 1000) / n }
   }
 
-  const cases = [['direct undici GET', direct], ['plugin callout GET', viaPlugin], ['raw-SDK callout GET', viaRaw], ['raw-SDK, instant reply', viaInstant], ['plugin, no callout', exchangeOnly]]
+  const cases = [['direct undici GET', direct], ['plugin callout GET', viaPlugin], ['raw-SDK callout GET', viaRaw], ['raw-SDK, instant reply', viaInstant], ['plugin, no callout', exchangeOnly], ['host transport alone', viaTransport]]
   for (const [, fn] of cases) await measure(fn, 1000) // warm-up
   const rounds = new Map(cases.map(([name]) => [name, []]))
   for (let round = 0; round < 5; round++) for (const [name, fn] of cases) rounds.get(name).push(await measure(fn, N))
@@ -132,14 +150,15 @@ if (process.argv[2] === 'server') {
   const rawR = rounds.get('raw-SDK callout GET')
   const cpuOf = (rs, f) => f(rs.map((x) => x.cpu))
   console.log(`raw-SDK split, CPU µs/req min / median: host machinery + guest (instant reply − no callout) ${(cpuOf(ins, min) - cpuOf(e, min)).toFixed(1)} / ${(cpuOf(ins, median) - cpuOf(e, median)).toFixed(1)}; ` +
-    `transport (raw-SDK − instant reply) ${(cpuOf(rawR, min) - cpuOf(ins, min)).toFixed(1)} / ${(cpuOf(rawR, median) - cpuOf(ins, median)).toFixed(1)} against direct ${cpuOf(d, min).toFixed(1)} / ${cpuOf(d, median).toFixed(1)}`)
+    `transport inside the plugin run (raw-SDK − instant reply) ${(cpuOf(rawR, min) - cpuOf(ins, min)).toFixed(1)} / ${(cpuOf(rawR, median) - cpuOf(ins, median)).toFixed(1)}, ` +
+    `host transport alone ${cpuOf(rounds.get('host transport alone'), min).toFixed(1)} / ${cpuOf(rounds.get('host transport alone'), median).toFixed(1)}, direct ${cpuOf(d, min).toFixed(1)} / ${cpuOf(d, median).toFixed(1)}`)
   // Guest time (guest code plus the hostcalls it makes), from the proxy-wasm-host:callback
   // diagnostics channel, in a separate untimed pass: subscribing costs time of its own.
   const { subscribe, unsubscribe } = await import('node:diagnostics_channel')
   const guest = new Map()
   const onCallback = (m) => guest.set(m.callback, (guest.get(m.callback) ?? 0) + m.durationMs)
   subscribe('proxy-wasm-host:callback', onCallback)
-  for (const [name, fn] of cases.filter(([n]) => n !== 'direct undici GET')) {
+  for (const [name, fn] of cases.filter(([n]) => n !== 'direct undici GET' && n !== 'host transport alone')) {
     guest.clear()
     await measure(fn, N)
     const parts = [...guest].map(([k, v]) => [k.replace(/^proxy_on_/, ''), (v * 1000) / N])
@@ -147,6 +166,7 @@ if (process.argv[2] === 'server') {
   }
   unsubscribe('proxy-wasm-host:callback', onCallback)
   await agent.close()
+  await transport.close()
   await instantHost.close()
   await host.close()
   child.disconnect()
