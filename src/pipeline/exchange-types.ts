@@ -1,11 +1,8 @@
 /**
- * What an {@link Exchange} gives and takes: phase results, final responses, sinks, set-up.
+ * What an {@link Exchange} gives and takes: phase results, final responses, sinks.
  * @module
  */
-import type { PluginFailureError } from '../errors.js'
-import type { HttpState } from '../host/context.js'
-import type { HeaderMap, HeadersInit } from '../host/header-map.js'
-import type { Plugin } from '../host/plugin.js'
+import type { HeaderMap } from '../host/header-map.js'
 import type { Exchange } from './exchange.js'
 
 /** What came out of the plugin chain during one exchange call. */
@@ -43,22 +40,6 @@ export interface FinalResponse {
   grpcStatus?: number
 }
 
-/**
- * The phase methods of an {@link Exchange} as {@link Exchange.direct} offers them: the result when
- * the chain settled at once, else a promise of it; errors are thrown.
- * @internal
- */
-export interface DirectPhases {
-  requestHeaders(endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
-  requestBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
-  requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
-  responseHeaders(status: number, headers?: HeadersInit, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
-  /** `responseHeaders` with a map whose first entry is `:status`, handed over (not copied). */
-  responseHeadersMap(map: HeaderMap, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
-  responseBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
-  responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
-}
-
 /** Receives released data as it leaves the chain (optional; results also carry it). */
 export interface ExchangeSink {
   /** Request headers left the chain. */
@@ -73,15 +54,4 @@ export interface ExchangeSink {
   responseData?(chunk: Buffer, endOfStream: boolean): void
   /** Response trailers left the chain. */
   responseTrailers?(trailers: HeaderMap): void
-}
-
-/** Options of an exchange, set by the pipeline. @internal */
-export interface ExchangeSetup {
-  plugins: Plugin[]
-  responseOrder: 'reverse' | 'forward'
-  http: HttpState
-  pauseTimeoutMs: number
-  allowHeaderStopIteration: boolean
-  sink?: ExchangeSink | undefined
-  onFailure?: (err: PluginFailureError) => void
 }

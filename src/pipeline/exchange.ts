@@ -15,9 +15,36 @@ import { actionChannel, actionOf, publishAction } from '../host/diagnostics.js'
 import { LocalReply } from './final-response.js'
 import { Callback, callbackName } from '../host/vm.js'
 import { Dir, headersEvent, Out, Result, Slot, T, Waiter, type Ev } from './exchange-state.js'
-import type { DirectPhases, ExchangeSetup, FinalResponse, PhaseResult } from './exchange-types.js'
+import type { ExchangeSink, FinalResponse, PhaseResult } from './exchange-types.js'
 
-export type { DirectPhases, ExchangeSetup, ExchangeSink, FinalResponse, PhaseResult } from './exchange-types.js'
+export type { ExchangeSink, FinalResponse, PhaseResult } from './exchange-types.js'
+
+/**
+ * The phase methods of an {@link Exchange} as {@link Exchange.direct} offers them: the result when
+ * the chain settled at once, else a promise of it; errors are thrown.
+ * @internal
+ */
+export interface DirectPhases {
+  requestHeaders(endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  requestBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+  responseHeaders(status: number, headers?: HeadersInit, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  /** `responseHeaders` with a map whose first entry is `:status`, handed over (not copied). */
+  responseHeadersMap(map: HeaderMap, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  responseBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+}
+
+/** Options of an exchange, set by the pipeline. @internal */
+export interface ExchangeSetup {
+  plugins: Plugin[]
+  responseOrder: 'reverse' | 'forward'
+  http: HttpState
+  pauseTimeoutMs: number
+  allowHeaderStopIteration: boolean
+  sink?: ExchangeSink | undefined
+  onFailure?: (err: PluginFailureError) => void
+}
 
 const EMPTY = Buffer.alloc(0)
 

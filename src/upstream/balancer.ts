@@ -48,10 +48,17 @@ export class Balancer {
 
   /** The next endpoint, or `undefined` when none takes traffic (empty list, all weights 0). */
   pick(): Endpoint | undefined {
+    const states = this.#states
+    // One endpoint (the common case): no clock read, no arrays. Ejected or not, it takes the
+    // traffic (alone, it would be in panic mode).
+    if (states.length === 1) {
+      const only = states[0]!.endpoint
+      return (only.weight ?? 1) > 0 ? only : undefined
+    }
     const now = this.now()
-    let candidates = this.#states.filter((s) => (s.endpoint.weight ?? 1) > 0 && s.ejectedUntil <= now)
+    let candidates = states.filter((s) => (s.endpoint.weight ?? 1) > 0 && s.ejectedUntil <= now)
     // Panic mode: with every endpoint ejected, balance over all of them rather than fail.
-    if (candidates.length === 0) candidates = this.#states.filter((s) => (s.endpoint.weight ?? 1) > 0)
+    if (candidates.length === 0) candidates = states.filter((s) => (s.endpoint.weight ?? 1) > 0)
     if (candidates.length === 0) return undefined
     if (candidates.length === 1) return candidates[0]!.endpoint
     let total = 0

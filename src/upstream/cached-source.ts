@@ -45,6 +45,7 @@ export function cachedSource(key: string, lookup: () => Promise<Lookup>, retryMs
       return withSignal(inflight, signal)
     },
     current: () => list,
+    fresh: () => (list !== undefined && !closed() && Date.now() < expires ? list : undefined),
   }
 }
 

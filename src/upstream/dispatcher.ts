@@ -7,7 +7,7 @@
 import { Agent, type Dispatcher } from 'undici'
 import type { HttpCallDispatcher, HttpCallout, HttpCalloutResult } from '../host/services.js'
 import type { HeaderPair } from '../abi/pairs.js'
-import type { Upstreams, UpstreamService } from './upstreams.js'
+import { NOT_FRESH, type Upstreams, type UpstreamService } from './upstreams.js'
 import type { Endpoint } from './types.js'
 
 /** Options of {@link createHttpDispatcher}. */
@@ -46,10 +46,19 @@ export function createHttpDispatcher(upstreams: Upstreams, options: HttpDispatch
   const agent = options.dispatcher ?? own!
   return {
     dispatch(call) {
-      const authority = call.headers.find(([k]) => k === ':authority')?.[1]
-      const svc = upstreams.lookup(call.upstream, authority === undefined ? {} : { authority })
+      let authority: string | undefined
+      for (const [k, v] of call.headers) {
+        if (k === ':authority') {
+          authority = v
+          break
+        }
+      }
+      const svc = upstreams.lookupFor(call.upstream, authority)
       if (!svc) return undefined
-      return send(agent, svc, call)
+      // A fixed or freshly cached list is picked from at once; otherwise the registry is asked.
+      const now = svc.pickNow()
+      if (now !== NOT_FRESH) return send(agent, svc, now, call)
+      return pickLater(agent, svc, call)
     },
     async close() {
       await own?.close()
@@ -57,15 +66,35 @@ export function createHttpDispatcher(upstreams: Upstreams, options: HttpDispatch
   }
 }
 
-async function send(agent: Dispatcher, svc: UpstreamService, call: HttpCallout): Promise<HttpCalloutResult> {
+async function pickLater(agent: Dispatcher, svc: UpstreamService, call: HttpCallout): Promise<HttpCalloutResult> {
   let endpoint: Endpoint | undefined
   try {
     // The host's call enforces its own timeout; a resolution it gave up on still fills the cache.
-    endpoint = await svc.pick(typeof (call as { whenAborted?: unknown }).whenAborted === 'function' ? undefined : call.signal)
+    endpoint = await svc.pick(typeof (call as Partial<HostCall>).whenAborted === 'function' ? undefined : call.signal)
   } catch (err) {
     return { kind: 'no-healthy-upstream', reason: (err as Error)?.message ?? String(err) }
   }
-  if (!endpoint) return { kind: 'no-healthy-upstream', reason: `${svc.key} lists no endpoint` }
+  return send(agent, svc, endpoint, call)
+}
+
+/** What the host's own call object offers besides {@link HttpCallout}: an abort hook without an AbortSignal. */
+interface HostCall extends HttpCallout {
+  whenAborted(fn: () => void): void
+}
+
+/** `http://host:port` of an endpoint, made once per endpoint object. */
+const origins = new WeakMap<Endpoint, string>()
+function originOf(e: Endpoint): string {
+  let o = origins.get(e)
+  if (o === undefined) {
+    o = `${e.protocol ?? 'http:'}//${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`
+    origins.set(e, o)
+  }
+  return o
+}
+
+function send(agent: Dispatcher, svc: UpstreamService, endpoint: Endpoint | undefined, call: HttpCallout): Promise<HttpCalloutResult> {
+  if (!endpoint) return Promise.resolve({ kind: 'no-healthy-upstream', reason: `${svc.key} lists no endpoint` })
   let method = 'GET'
   let path = '/'
   const headers: string[] = []
@@ -75,38 +104,20 @@ async function send(agent: Dispatcher, svc: UpstreamService, call: HttpCallout):
     else if (k === ':authority') headers.push('host', v)
     else if (k[0] !== ':' && k !== 'host' && !HOP_BY_HOP.has(k)) headers.push(k, v)
   }
-  const origin = `${endpoint.protocol ?? 'http:'}//${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`
-  // undici's dispatch() with a handler: no response stream, async iterator or promise per chunk
-  // (bench/callout.mjs: a third of the transport's CPU went to those with request()).
+  const origin = originOf(endpoint)
   return new Promise<HttpCalloutResult>((resolve) => {
+    const handler = new CalloutHandler(resolve, svc, endpoint, origin, call.maxResponseBytes)
     // The host's own call object offers whenAborted(), which spares an AbortSignal and its listener.
-    const own = call as HttpCallout & { whenAborted?: (fn: () => void) => void; aborted?: boolean }
-    let controller: { abort(reason?: Error): void } | undefined
-    let status = 0
-    let out: HeaderPair[] = []
-    const chunks: Buffer[] = []
-    let size = 0
-    let done = false
-    let aborted = false
-    const onAbort = () => {
-      aborted = true
-      controller?.abort(new Error('aborted'))
-    }
-    let signal: AbortSignal | undefined
-    const finish = (r: HttpCalloutResult) => {
-      if (done) return
-      done = true
-      signal?.removeEventListener('abort', onAbort)
-      resolve(r)
-    }
-    if (typeof own.whenAborted === 'function') {
-      own.whenAborted(onAbort)
+    if (typeof (call as Partial<HostCall>).whenAborted === 'function') {
+      ;(call as HostCall).whenAborted(() => handler.abort())
     } else {
-      signal = call.signal
-      if (signal.aborted) return finish({ kind: 'reset', reason: 'aborted' })
+      const signal = call.signal
+      if (signal.aborted) return handler.finish({ kind: 'reset', reason: 'aborted' })
+      const onAbort = () => handler.abort()
       signal.addEventListener('abort', onAbort, { once: true })
+      handler.cleanup = () => signal.removeEventListener('abort', onAbort)
     }
-    if (aborted) return finish({ kind: 'reset', reason: 'aborted' })
+    if (handler.aborted) return handler.finish({ kind: 'reset', reason: 'aborted' })
     agent.dispatch(
       {
         origin,
@@ -118,57 +129,106 @@ async function send(agent: Dispatcher, svc: UpstreamService, call: HttpCallout):
         headersTimeout: 0,
         bodyTimeout: 0,
       },
-      {
-        onRequestStart(c) {
-          controller = c
-          if (aborted) c.abort(new Error('aborted'))
-        },
-        onResponseStart(c, statusCode, resHeaders) {
-          status = statusCode
-          out = [[':status', String(statusCode)]]
-          for (const k in resHeaders) {
-            const v = resHeaders[k]
-            if (v === undefined || HOP_BY_HOP.has(k)) continue
-            if (Array.isArray(v)) for (const x of v) out.push([k, String(x)])
-            else out.push([k, String(v)])
-          }
-          const declared = Number(resHeaders['content-length'])
-          if (declared > call.maxResponseBytes) {
-            finish({ kind: 'reset', reason: `response body of ${declared} bytes is over ${call.maxResponseBytes}` })
-            c.abort(new Error('response too large'))
-          }
-        },
-        onResponseData(c, chunk) {
-          size += chunk.byteLength
-          if (size > call.maxResponseBytes) {
-            finish({ kind: 'reset', reason: `response body over ${call.maxResponseBytes} bytes` })
-            c.abort(new Error('response too large'))
-            return
-          }
-          chunks.push(chunk)
-        },
-        onResponseEnd(_c, resTrailers) {
-          const trailers: HeaderPair[] = []
-          for (const k in resTrailers ?? {}) {
-            const v = resTrailers[k]
-            if (Array.isArray(v)) for (const x of v) trailers.push([k.toLowerCase(), String(x)])
-            else if (v !== undefined) trailers.push([k.toLowerCase(), String(v)])
-          }
-          finish({ kind: 'response', headers: out, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), trailers })
-        },
-        onResponseError(_c, err) {
-          if (done) return
-          if (aborted) return finish({ kind: 'reset', reason: 'aborted' })
-          // A failure after the response started is a reset for the plugin; before, Envoy's router
-          // answers with a 503 local reply.
-          if (status !== 0) return finish({ kind: 'reset', reason: (err as Error)?.message ?? String(err) })
-          const code = errorCode(err)
-          if (CONNECT_ERRORS.has(code)) svc.eject(endpoint)
-          finish({ kind: 'connect-failure', reason: `${code || 'error'}: ${(err as Error)?.message ?? String(err)} (${origin})` })
-        },
-      },
+      handler,
     )
   })
+}
+
+/**
+ * One callout's undici handler, with undici's own (raw-header) hooks: the response headers arrive
+ * as raw name/value buffers and become pairs in wire order, without the header object, the
+ * wrapper handler and the closures per call that the controller-style hooks cost
+ * (docs/adr/0008-callout-transport.md, measured section).
+ */
+class CalloutHandler {
+  #abort: ((err?: Error) => void) | undefined
+  #status = 0
+  #headers: HeaderPair[] = []
+  #chunks: Buffer[] = []
+  #size = 0
+  #done = false
+  aborted = false
+  cleanup: (() => void) | undefined
+
+  constructor(
+    readonly resolve: (r: HttpCalloutResult) => void,
+    readonly svc: UpstreamService,
+    readonly endpoint: Endpoint,
+    readonly origin: string,
+    readonly maxBytes: number,
+  ) {}
+
+  finish(r: HttpCalloutResult): void {
+    if (this.#done) return
+    this.#done = true
+    this.cleanup?.()
+    this.resolve(r)
+  }
+
+  abort(): void {
+    this.aborted = true
+    this.#abort?.(new Error('aborted'))
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.aborted) abort(new Error('aborted'))
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[] | string[] | null, _resume: () => void): boolean {
+    this.#status = statusCode
+    const out: HeaderPair[] = [[':status', String(statusCode)]]
+    let declared = -1
+    if (raw) {
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const k = latin1(raw[i]!).toLowerCase()
+        if (HOP_BY_HOP.has(k)) continue
+        const v = latin1(raw[i + 1]!)
+        if (k === 'content-length') declared = Number(v)
+        out.push([k, v])
+      }
+    }
+    this.#headers = out
+    if (declared > this.maxBytes) {
+      this.finish({ kind: 'reset', reason: `response body of ${declared} bytes is over ${this.maxBytes}` })
+      this.#abort?.(new Error('response too large'))
+      return false
+    }
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#size += chunk.byteLength
+    if (this.#size > this.maxBytes) {
+      this.finish({ kind: 'reset', reason: `response body over ${this.maxBytes} bytes` })
+      this.#abort?.(new Error('response too large'))
+      return false
+    }
+    this.#chunks.push(chunk)
+    return true
+  }
+
+  onComplete(raw: Buffer[] | string[] | null): void {
+    const trailers: HeaderPair[] = []
+    if (raw) for (let i = 0; i + 1 < raw.length; i += 2) trailers.push([latin1(raw[i]!).toLowerCase(), latin1(raw[i + 1]!)])
+    const chunks = this.#chunks
+    this.finish({ kind: 'response', headers: this.#headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), trailers })
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return
+    if (this.aborted) return this.finish({ kind: 'reset', reason: 'aborted' })
+    // A failure after the response started is a reset for the plugin; before, Envoy's router
+    // answers with a 503 local reply.
+    if (this.#status !== 0) return this.finish({ kind: 'reset', reason: err?.message ?? String(err) })
+    const code = errorCode(err)
+    if (CONNECT_ERRORS.has(code)) this.svc.eject(this.endpoint)
+    this.finish({ kind: 'connect-failure', reason: `${code || 'error'}: ${err?.message ?? String(err)} (${this.origin})` })
+  }
+}
+
+function latin1(b: Buffer | string): string {
+  return typeof b === 'string' ? b : b.toString('latin1')
 }
 
 function errorCode(err: unknown): string {

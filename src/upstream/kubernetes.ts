@@ -94,6 +94,8 @@ export function kubernetesResolver(options: KubernetesResolverOptions = {}): Ups
         key: `${key}:${c.port}`,
         endpoints: (signal) => (closed ? Promise.reject(new Error('resolver closed')) : watch.endpoints(c.port, signal)),
         current: () => watch.current(c.port),
+        // Listed and watched: the list is current without asking (endpoints() answers the same).
+        fresh: () => (closed ? undefined : watch.current(c.port)),
       }
       return source
     },

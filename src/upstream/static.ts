@@ -42,10 +42,10 @@ export function staticResolver(options: StaticResolverOptions = {}): UpstreamRes
     claim(t) {
       const c = t.cluster
       const named = (c.kind === 'static' ? services.get(c.service) : undefined) ?? services.get(t.name)
-      if (named) return { key: c.kind === 'static' ? c.service : t.name, endpoints: async () => named, current: () => named }
+      if (named) return { key: c.kind === 'static' ? c.service : t.name, endpoints: async () => named, current: () => named, fresh: () => named }
       if (literals && c.kind === 'host' && c.port !== undefined && /^[\d.]+$|:/.test(c.host)) {
         const list: readonly Endpoint[] = [{ host: c.host, port: c.port }]
-        return { key: t.name, endpoints: async () => list, current: () => list }
+        return { key: t.name, endpoints: async () => list, current: () => list, fresh: () => list }
       }
       return undefined
     },

@@ -48,6 +48,12 @@ export interface EndpointSource {
   endpoints(signal?: AbortSignal): Promise<readonly Endpoint[]>
   /** The endpoints last resolved, without asking again (`undefined` before the first answer). */
   current?(): readonly Endpoint[] | undefined
+  /**
+   * The endpoints when they can be used now without asking the registry (a fixed list, or a cached
+   * one still fresh); `undefined` when {@link EndpointSource.endpoints} must be asked. Optional: it
+   * lets a callout pick its endpoint synchronously, without a promise.
+   */
+  fresh?(): readonly Endpoint[] | undefined
 }
 
 /**

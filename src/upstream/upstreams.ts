@@ -33,6 +33,9 @@ export interface UpstreamsOptions {
   log?: (level: 'debug' | 'warn' | 'error', message: string) => void
 }
 
+/** What {@link UpstreamService.pickNow} answers when the registry must be asked. @internal */
+export const NOT_FRESH: unique symbol = Symbol('not fresh')
+
 /** Default time an endpoint that refused a connection is skipped. */
 export const DEFAULT_EJECT_MS = 10_000
 const MAX_CACHED_NAMES = 10_000
@@ -106,6 +109,18 @@ export class UpstreamService {
     return this.#balancer.pick()
   }
 
+  /**
+   * {@link UpstreamService.pick} without a promise, when the source's list can be used now
+   * ({@link EndpointSource.fresh}); {@link NOT_FRESH} when the registry must be asked first.
+   * @internal
+   */
+  pickNow(): Endpoint | undefined | typeof NOT_FRESH {
+    const list = this.#source.fresh?.()
+    if (list === undefined) return NOT_FRESH
+    this.#balancer.update(list)
+    return this.#balancer.pick()
+  }
+
   /** Skips `endpoint` for a while (it refused a connection); it comes back after `ejectMs`. */
   eject(endpoint: Endpoint): void {
     this.#balancer.eject(endpoint)
@@ -127,6 +142,7 @@ export class Upstreams {
   #resolvers: UpstreamResolver[]
   readonly #services = new Map<string, UpstreamService>()
   readonly #byName = new Map<string, UpstreamService>()
+  #last: { name: string; authority: string | undefined; svc: UpstreamService } | undefined
   readonly #ejectMs: number
   readonly #now: () => number
   readonly #log: UpstreamsOptions['log']
@@ -161,6 +177,7 @@ export class Upstreams {
     const explicit = options.upstreams && Object.keys(options.upstreams).length > 0 ? [explicitResolver(options.upstreams)] : []
     this.#resolvers = [...explicit, ...this.#resolvers, ...added]
     this.#byName.clear()
+    this.#last = undefined
   }
 
   /**
@@ -170,6 +187,20 @@ export class Upstreams {
    * @returns the service, or `undefined` when nothing claims the name
    */
   lookup(name: string, hint: { authority?: string } = {}): UpstreamService | undefined {
+    return this.lookupFor(name, hint.authority)
+  }
+
+  /** {@link Upstreams.lookup} with the authority as an argument; the last answer is kept. @internal */
+  lookupFor(name: string, authority: string | undefined): UpstreamService | undefined {
+    const last = this.#last
+    if (last !== undefined && last.name === name && last.authority === authority) return last.svc
+    const svc = this.#lookup(name, authority)
+    if (svc) this.#last = { name, authority, svc }
+    return svc
+  }
+
+  #lookup(name: string, authority: string | undefined): UpstreamService | undefined {
+    const hint = { authority }
     const cacheKey = hint.authority === undefined ? name : `${name}\0${hint.authority}`
     const hit = this.#byName.get(cacheKey)
     if (hit) return hit
@@ -236,7 +267,7 @@ function explicitResolver(map: UpstreamMap): UpstreamResolver {
       if ('fqdn' in c) keys.push(`${c.fqdn}:${c.port}`, c.fqdn)
       for (const k of keys) {
         const list = byName.get(k)
-        if (list) return { key: k, endpoints: async () => list, current: () => list }
+        if (list) return { key: k, endpoints: async () => list, current: () => list, fresh: () => list }
       }
       return undefined
     },

@@ -77,6 +77,7 @@ export function pluginView(result: HttpCalloutResult): HttpCalloutResult {
  */
 export class CalloutRequest implements HttpCallout {
   #ac: AbortController | undefined
+  #listener: (() => void) | undefined
   #listeners: Array<() => void> | undefined
   #aborted = false
 
@@ -107,6 +108,7 @@ export class CalloutRequest implements HttpCallout {
   /** Runs `fn` once when the host gives up on the call (timeout, root context gone). */
   whenAborted(fn: () => void): void {
     if (this.#aborted) fn()
+    else if (!this.#listener) this.#listener = fn
     else (this.#listeners ??= []).push(fn)
   }
 
@@ -115,20 +117,39 @@ export class CalloutRequest implements HttpCallout {
     if (this.#aborted) return
     this.#aborted = true
     this.#ac?.abort()
+    const first = this.#listener
     const l = this.#listeners
+    this.#listener = undefined
     this.#listeners = undefined
+    first?.()
     if (l) for (const fn of l) fn()
   }
 }
 
 /** Lower-cased pairs, or `undefined` when a name or value holds CR, LF or NUL. */
 function checkedPairs(pairs: HeaderPair[]): HeaderPair[] | undefined {
-  const out: HeaderPair[] = []
-  for (const [k, v] of pairs) {
-    if (BAD_FIELD.test(k) || BAD_FIELD.test(v) || k === '') return undefined
-    out.push([k.toLowerCase(), v])
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairs[i]!
+    const k = p[0]
+    if (k === '' || BAD_FIELD.test(k) || BAD_FIELD.test(p[1])) return undefined
+    // decodePairs made these pairs for this call alone: lower-case in place.
+    const lower = k.toLowerCase()
+    if (lower !== k) p[0] = lower
   }
-  return out
+  return pairs
+}
+
+// Bits of the pseudo-headers a callout must carry with a value (Envoy refuses the call otherwise).
+const REQUIRED: Readonly<Record<string, number>> = { ':method': 1, ':path': 2, ':authority': 4 }
+
+/** Whether `:method`, `:path` and `:authority` are all present with a value. */
+function hasRequired(headers: HeaderPair[]): boolean {
+  let seen = 0
+  for (let i = 0; i < headers.length; i++) {
+    const [k, v] = headers[i]!
+    if (k[0] === ':' && v !== '') seen |= REQUIRED[k] ?? 0
+  }
+  return seen === 7
 }
 
 /** @internal */
@@ -148,10 +169,7 @@ export function httpCallsHostcalls(vm: WasmVm): Record<string, Hostcall> {
     // 2. Envoy's checks: :method, :path, :authority present; no CR/LF/NUL; timeout fits an int.
     const headers = checkedPairs(decodePairs(headerBytes) ?? [])
     const trailers = checkedPairs(decodePairs(trailerBytes) ?? [])
-    if (!headers || !trailers) return WasmResult.BadArgument
-    for (const name of [':method', ':path', ':authority']) {
-      if (!headers.some(([k, v]) => k === name && v !== '')) return WasmResult.BadArgument
-    }
+    if (!headers || !trailers || !hasRequired(headers)) return WasmResult.BadArgument
     const timeoutMs = timeout >>> 0
     if (timeoutMs >= MAX_TIMEOUT_MS) return WasmResult.BadArgument
     const plugin = vm.plugin
@@ -211,7 +229,7 @@ export function httpCallsHostcalls(vm: WasmVm): Record<string, Hostcall> {
 function deliver(plugin: Plugin, root: RootContext, token: number, result: HttpCalloutResult, maxBytes: number): void {
   let response: HttpCallResponse | undefined
   if (result.kind === 'response' && result.body.byteLength <= maxBytes) {
-    response = { headers: HeaderMap.fromPairs(result.headers.map(([k, v]) => [k.toLowerCase(), v])), body: result.body, trailers: HeaderMap.fromPairs(result.trailers.map(([k, v]) => [k.toLowerCase(), v])) }
+    response = { headers: HeaderMap.fromPairs(lowerCased(result.headers)), body: result.body, trailers: HeaderMap.fromPairs(lowerCased(result.trailers)) }
   }
   // A reset (or a body over the cap, Envoy's ExceedResponseBufferLimit) is the (0, 0, 0) failure.
   const args = response ? [token, response.headers.size, response.body.byteLength, response.trailers.size] : [token, 0, 0, 0]
@@ -222,6 +240,15 @@ function deliver(plugin: Plugin, root: RootContext, token: number, result: HttpC
       root.httpCallResponse = undefined
     }
   })
+}
+
+/** `pairs` with lower-case names: the same array when they already are (the host's transport sends them so). */
+function lowerCased(pairs: HeaderPair[]): HeaderPair[] {
+  for (let i = 0; i < pairs.length; i++) {
+    const k = pairs[i]![0]
+    if (k.toLowerCase() !== k) return pairs.map(([n, v]) => [n.toLowerCase(), v])
+  }
+  return pairs
 }
 
 /** The body the plugin reads from buffer 4, when inside the callback. @internal */
