@@ -1,32 +1,33 @@
-// Throughput of bare node:http, Fastify, Express and Koa, each alone and with 1 and 3 header-only
-// AssemblyScript plugins, measured with autocannon in the same run; prints req/s and the ratio to
-// the same framework without plugins. Servers run in a child process, the load generator here.
-// Usage: npm run bench (builds first). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 50),
-// BENCH_NO_PRETENURING=1 (docs/performance.md).
+// HTTP server CPU per request and requests per second, for node:http, Fastify, Express and Koa:
+// the bare server against the same server with the adapter (empty pipeline, one WAT plugin doing
+// nothing, one Go SDK plugin doing nothing, one wasm-go plugin rewriting a header, the Go
+// http_headers example), all measured in the same run. Each server runs in its own child process
+// (default V8, and again with --no-allocation-site-pretenuring); the load generator (autocannon)
+// runs here. Rounds interleave every case; ratios are per round against the bare server of the same
+// round, and min / median are over the rounds.
+// Usage: npm run bench:http (builds first). BENCH_SECONDS (per measurement, default 3),
+// BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (default 5), BENCH_FRAMEWORKS (comma list),
+// BENCH_VARIANTS (comma list), BENCH_MODES (default,no-pretenuring).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { machine, MODES, num, pretenuringCheck, ROUNDS, stats, table } from './lib.mjs'
+import { VARIANTS } from './http-server.mjs'
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5)
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const seconds = Number(process.env.BENCH_SECONDS ?? 3)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const frameworks = (process.env.BENCH_FRAMEWORKS ?? 'node,fastify,express,koa').split(',')
+const variants = (process.env.BENCH_VARIANTS ?? Object.keys(VARIANTS).join(',')).split(',')
+const modes = MODES.filter((m) => (process.env.BENCH_MODES ?? 'default,no-pretenuring').split(',').includes(m.name))
 const serverScript = fileURLToPath(new URL('./http-server.mjs', import.meta.url))
 
-async function start(framework, plugins, kind) {
-  const child = spawn(process.execPath, [serverScript, framework, String(plugins), kind], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+async function start(framework, variant, flags) {
+  const child = spawn(process.execPath, [...flags, serverScript, framework, variant], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const port = await new Promise((resolve, reject) => {
     child.stdout.once('data', (d) => resolve(Number(String(d).trim())))
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+    child.once('exit', (code) => reject(new Error(`server ${framework} ${variant} exited with ${code}`)))
   })
   return { child, port }
-}
-
-/** The server's CPU time per request (µs) over `run()`. */
-async function cpuPerRequest(child, run) {
-  child.send('mark')
-  const r = await run()
-  const report = new Promise((resolve) => child.once('message', (m) => resolve(m.cpuPerRequest)))
-  child.send('report')
-  return { result: r, cpu: await report }
 }
 
 async function load(port, duration) {
@@ -35,32 +36,68 @@ async function load(port, duration) {
   return r.requests.average
 }
 
-const frameworks = ['node', 'fastify', 'express', 'koa']
-// [plugins, kind]: 'adapter' is the adapter with an empty pipeline (its own cost, no plugin).
-const variants = [[0, 'as'], [0, 'adapter'], [1, 'as'], [3, 'as'], [1, 'go']]
-const mode = process.env.BENCH_NO_PRETENURING ? ', V8 pretenuring off' : ''
-console.log(`autocannon: ${connections} connections, ${seconds} s per case, 1 s warm-up${mode}`)
-console.log('ratio: req/s against the same server without plugins; cpu: server CPU µs per request, and the same ratio from it')
-console.log('server'.padEnd(10), 'plugins'.padEnd(12), 'req/s'.padStart(9), 'ratio'.padStart(7), 'cpu µs'.padStart(8), 'cpu ratio'.padStart(10))
-for (const fw of frameworks) {
-  let base
-  for (const [n, kind] of variants) {
-    const { child, port } = await start(fw, n, kind)
-    try {
-      await load(port, 1)
-      const { result: rps, cpu } = await cpuPerRequest(child, () => load(port, seconds))
-      base ??= { rps, cpu }
-      const label = kind === 'adapter' ? 'adapter only' : n === 0 ? 'none' : `${n} × ${kind === 'as' ? 'AS' : 'Go'}`
-      console.log(
-        fw.padEnd(10),
-        label.padEnd(12),
-        rps.toFixed(0).padStart(9),
-        (rps / base.rps).toFixed(2).padStart(7),
-        cpu.toFixed(1).padStart(8),
-        (base.cpu / cpu).toFixed(2).padStart(10),
-      )
-    } finally {
-      child.kill()
-    }
+/** One measurement: warm-up, then `seconds` of load; the server's CPU µs per request and req/s. */
+async function measure(framework, variant, flags) {
+  const { child, port } = await start(framework, variant, flags)
+  try {
+    await load(port, 1)
+    child.send('mark')
+    const rps = await load(port, seconds)
+    const report = new Promise((resolve) => child.once('message', (m) => resolve(m.cpuPerRequest)))
+    child.send('report')
+    return { rps, cpu: await report }
+  } finally {
+    child.kill()
   }
 }
+
+console.log(`autocannon: ${connections} connections, ${seconds} s per measurement after 1 s of warm-up, ${ROUNDS} rounds; ${machine()}`)
+// results[mode][fw][variant] = { cpu: [], rps: [], cpuRatio: [], rpsRatio: [] }
+const results = {}
+for (let round = 0; round < ROUNDS; round++) {
+  for (const m of modes) {
+    for (const fw of frameworks) {
+      let base
+      for (const v of ['bare', ...variants.filter((x) => x !== 'bare')]) {
+        const r = await measure(fw, v, m.flags)
+        base ??= r
+        const cell = (((results[m.name] ??= {})[fw] ??= {})[v] ??= { cpu: [], rps: [], cpuRatio: [], rpsRatio: [] })
+        cell.cpu.push(r.cpu)
+        cell.rps.push(r.rps)
+        cell.cpuRatio.push(base.cpu / r.cpu)
+        cell.rpsRatio.push(r.rps / base.rps)
+      }
+    }
+  }
+  console.log(`round ${round + 1}/${ROUNDS} done; ${machine()}`)
+}
+
+for (const m of modes) {
+  console.log(`\n${m.name}${m.flags.length ? ` (${m.flags.join(' ')})` : ''}: server CPU µs per request and the ratio bare/this (higher is better, 1.00 = free); req/s and the ratio this/bare`)
+  const rows = []
+  for (const fw of frameworks) {
+    for (const v of ['bare', ...variants.filter((x) => x !== 'bare')]) {
+      const c = results[m.name][fw][v]
+      const cpu = stats(c.cpu)
+      const cr = stats(c.cpuRatio)
+      const rps = stats(c.rps)
+      const rr = stats(c.rpsRatio)
+      rows.push([fw, v, num(cpu.min, 1), num(cpu.median, 1), num(cr.min), num(cr.median), num(rps.median, 0, 9), num(rr.min), num(rr.median)])
+    }
+  }
+  table([['server', 8, 'l'], ['variant', 16, 'l'], ['cpu min', 8], ['cpu med', 8], ['ratio min', 10], ['ratio med', 10], ['req/s med', 10], ['rps r min', 10], ['rps r med', 10]], rows)
+}
+if (modes.length === 2) {
+  console.log('\ndefault vs no-pretenuring: median server CPU per request, default / no-pretenuring ("!" past 1.10)')
+  const rows = []
+  for (const fw of frameworks) {
+    for (const v of ['bare', ...variants.filter((x) => x !== 'bare')]) {
+      const d = stats(results.default[fw][v].cpu).median
+      const o = stats(results['no-pretenuring'][fw][v].cpu).median
+      const chk = pretenuringCheck(d, o)
+      rows.push([fw, v, num(d, 1), num(o, 1), `${num(chk.ratio, 2, 6)}${chk.ok ? '' : ' !'}`])
+    }
+  }
+  table([['server', 8, 'l'], ['variant', 16, 'l'], ['default', 8], ['no-pret', 8], ['def/np', 8]], rows)
+}
+console.log(`\nafter: ${machine()}`)

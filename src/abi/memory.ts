@@ -51,6 +51,12 @@ export class GuestMemory {
     return this.#u8
   }
 
+  /** A little-endian view of the whole current memory (re-made only after growth, as {@link GuestMemory.bytes}). */
+  get dataView(): DataView {
+    void this.bytes
+    return this.#dv
+  }
+
   get #view(): DataView {
     void this.bytes
     return this.#dv

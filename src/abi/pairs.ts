@@ -38,6 +38,33 @@ function writeLatin1(s: string, out: Uint8Array, at: number): number {
   return at
 }
 
+/** Bytes needed to serialize a flat `[name, value, …]` list ({@link pairsSize} of the same entries). */
+export function pairsSizeFlat(kv: readonly string[]): number {
+  let size = 4 + 5 * kv.length
+  for (let i = 0; i < kv.length; i++) size += kv[i]!.length
+  return size
+}
+
+/**
+ * {@link writePairs} for a flat `[name, value, …]` list, written with `dv` (a view of the whole of
+ * `out`'s buffer, so that no view is made per call).
+ */
+export function writePairsFlat(kv: readonly string[], out: Uint8Array, dv: DataView, offset: number): void {
+  const n = kv.length >> 1
+  dv.setUint32(offset, n, true)
+  let p = offset + 4 + 8 * n
+  for (let i = 0; i < n; i++) {
+    const k = kv[2 * i]!
+    const v = kv[2 * i + 1]!
+    dv.setUint32(offset + 4 + 8 * i, k.length, true)
+    dv.setUint32(offset + 8 + 8 * i, v.length, true)
+    for (let j = 0; j < k.length; j++) out[p++] = k.charCodeAt(j) & 0xff
+    out[p++] = 0
+    for (let j = 0; j < v.length; j++) out[p++] = v.charCodeAt(j) & 0xff
+    out[p++] = 0
+  }
+}
+
 /** Serializes `pairs` into a new buffer. */
 export function encodePairs(pairs: readonly HeaderPair[]): Uint8Array {
   const out = new Uint8Array(pairsSize(pairs))

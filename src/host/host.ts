@@ -18,6 +18,8 @@ import type { HttpCallDispatcher, RedisBridge, SharedDataStore, SharedQueueStore
 import { toPluginLogger, type LoggerLike, type PluginLogger } from './logger.js'
 import { Plugin, type FailStrategy, type HostServices, type ForeignFunction, type PluginPhase } from './plugin.js'
 import { propertyTable, type PropertiesInit } from './properties.js'
+import { coalesceDataSegments } from './wasm-rewrite/data-segments.js'
+import { snapshotKey, snapshotPlan, type SnapshotPlan } from './vm-snapshot.js'
 import { rememberModule, setupWasi, type WasiOption, type WasiSetup } from './wasi-provider.js'
 import { createHttpDispatcher, type ClosableHttpDispatcher } from '../upstream/dispatcher.js'
 import type { UpstreamResolver } from '../upstream/types.js'
@@ -125,6 +127,20 @@ export interface HostOptions {
    * Hosts given the same registry share their stats (a counter keeps counting across reloads).
    */
   metricsRegistry?: Registry
+  /**
+   * Start later VMs of a module from a snapshot of the first one's memory and globals, taken right
+   * after its start-up code (`_initialize`), instead of running start-up again (default true). A
+   * FAIL_RELOAD restart, a rebuild or a second load of the same binary then skips Go's runtime
+   * initialization; the root context (`proxy_on_vm_start`, `proxy_on_configure`) still runs per VM.
+   * Only with the sandbox WASI and for modules whose start-up stays inside the module (see
+   * `docs/adr/0023-vm-start.md`). Restored VMs share the random seeds the first one drew at
+   * start-up (Go's map hash seeds), as requests served by one VM do; `false` gives every VM its own.
+   * @example
+   * ```ts
+   * const host = new WasmPluginHost({ vmSnapshot: false }) // every VM runs its own start-up
+   * ```
+   */
+  vmSnapshot?: boolean
 }
 
 /** Every limit of {@link HostOptions.limits}, as a host runs with them (see {@link WasmPluginHost.limits}). */
@@ -198,6 +214,8 @@ export interface CompiledPlugin {
   cpuLimit: CpuLimitMode
   /** @internal the module's imports with their signatures, when decoded. */
   imports?: ImportEntry[] | undefined
+  /** @internal start-up snapshots of the module, or why it cannot have any. */
+  snapshot?: SnapshotPlan | string
 }
 
 /**
@@ -404,6 +422,10 @@ export class WasmPluginHost {
       wasi = setupWasi(wasiOption, env, args)
       if (typeof wasiOption !== 'object') this.#wasi.set(wasiKey, wasi)
     }
+    const setup = await wasi
+    const snapshot = this.#options.vmSnapshot !== false && typeof compiled.snapshot === 'object' && setup.snapshotKey !== undefined
+      ? { plan: compiled.snapshot, key: snapshotKey(this.clock, setup.snapshotKey) }
+      : undefined
     const plugin = new Plugin(
       {
         name: options.name ?? defaultName(compiled.source),
@@ -426,7 +448,7 @@ export class WasmPluginHost {
         logger: this.logger,
         clock: this.clock,
         services: this.#services,
-        wasi: await wasi,
+        wasi: setup,
         foreignFunctions: this.#options.foreignFunctions ?? {},
         bufferLimit: this.#options.limits?.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT_BYTES,
         maxCalloutResponseBytes: this.#options.limits?.maxCalloutResponseBytes ?? DEFAULT_MAX_CALLOUT_RESPONSE_BYTES,
@@ -434,6 +456,7 @@ export class WasmPluginHost {
         cpuLimitMs: compiled.cpuLimit === 'off' ? 0 : this.#cpuLimitMs,
         cpuLimitMode: compiled.cpuLimit,
         imports: compiled.imports,
+        snapshot,
       },
     )
     if (unimplemented.length) {
@@ -574,7 +597,8 @@ async function compileChecked(
     throw err
   }
   if (instrumented.note) warn(`${name}: ${instrumented.note}`)
-  const module = await WebAssembly.compile(instrumented.bytes as Uint8Array<ArrayBuffer>)
+  // Same module, fewer data segments: a second VM starts faster (wasm-rewrite/data-segments.ts).
+  const module = await WebAssembly.compile(coalesceDataSegments(instrumented.bytes) as Uint8Array<ArrayBuffer>)
   const exports = WebAssembly.Module.exports(module)
   // First marker wins (Envoy scans the export section in order).
   const marker = exports.find((e) => e.kind === 'function' && e.name in ABI_MARKERS)
@@ -597,5 +621,6 @@ async function compileChecked(
     sha256,
     cpuLimit: instrumented.cpu,
     imports: instrumented.imports,
+    snapshot: typeof instrumented.snapshot === 'string' ? instrumented.snapshot : snapshotPlan(instrumented.snapshot),
   }
 }

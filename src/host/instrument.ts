@@ -4,7 +4,7 @@
  * binaries by SHA-256 (`serve --watch` and several hosts load the same bytes).
  * @module
  */
-import { fuelPass, memoryCapPass, rewriteModule, RewriteError, WasmModule, type ImportEntry, type RewritePass } from './wasm-rewrite/index.js'
+import { fuelPass, memoryCapPass, rewriteModule, RewriteError, snapshotExportsPass, WasmModule, type ImportEntry, type RewritePass, type SnapshotLayout } from './wasm-rewrite/index.js'
 import { FUEL_BUDGET, type CpuLimitMode } from './cpu-limit.js'
 
 /** What {@link instrument} made of a binary. @internal */
@@ -18,6 +18,11 @@ export interface Instrumented {
   imports: ImportEntry[] | undefined
   /** Why a fallback was taken, for a warn line. */
   note?: string
+  /**
+   * Start-up snapshots (`vm-snapshot.ts`): the export names of the mutable globals in `bytes`, or
+   * why the module cannot be snapshotted.
+   */
+  snapshot: SnapshotLayout | string
 }
 
 const CACHE_ENTRIES = 16
@@ -52,27 +57,44 @@ function build(bytes: Uint8Array, cpuLimitMs: number, maxMemoryBytes: number): I
     imports = undefined
   }
   const memory = maxMemoryBytes > 0 ? [memoryCapPass(maxMemoryBytes)] : []
-  if (cpuLimitMs <= 0 && memory.length === 0) return { bytes, cpu: 'off', memoryCapped: false, imports }
-  const attempt = (passes: RewritePass[]) => rewriteModule(bytes, passes)
+  // Every rewrite also exports the mutable globals, for start-up snapshots.
+  let snapshot: SnapshotLayout | string = 'the module was not rewritten'
+  const attempt = (passes: RewritePass[]) => {
+    const snap = snapshotExportsPass()
+    const out = rewriteModule(bytes, [snap, ...passes])
+    snapshot = snap.result()
+    return out
+  }
+  const result = (r: Omit<Instrumented, 'snapshot'>): Instrumented => ({ ...r, snapshot })
+  if (cpuLimitMs <= 0 && memory.length === 0) {
+    try {
+      const out = attempt([])
+      return result({ bytes: typeof snapshot === 'string' ? bytes : out, cpu: 'off', memoryCapped: false, imports })
+    } catch (err) {
+      if (!(err instanceof RewriteError)) throw err
+      snapshot = `the module could not be rewritten (${err.message})`
+      return result({ bytes, cpu: 'off', memoryCapped: false, imports })
+    }
+  }
   if (cpuLimitMs > 0) {
     try {
-      return { bytes: attempt([...memory, fuelPass(FUEL_BUDGET)]), cpu: 'fuel', memoryCapped: memory.length > 0, imports }
+      return result({ bytes: attempt([...memory, fuelPass(FUEL_BUDGET)]), cpu: 'fuel', memoryCapped: memory.length > 0, imports })
     } catch (err) {
       if (!(err instanceof RewriteError) || err.refusal) throw err
       const note = `the CPU limit runs under the watchdog (about 60–190 µs per callback): ${err.message}`
       try {
-        if (memory.length) return { bytes: attempt(memory), cpu: 'watchdog', memoryCapped: true, imports, note }
+        if (memory.length) return result({ bytes: attempt(memory), cpu: 'watchdog', memoryCapped: true, imports, note })
       } catch (err2) {
         if (!(err2 instanceof RewriteError) || err2.refusal) throw err2
-        return { bytes, cpu: 'watchdog', memoryCapped: false, imports, note: `${note}; no memory cap: ${err2.message}` }
+        return result({ bytes, cpu: 'watchdog', memoryCapped: false, imports, note: `${note}; no memory cap: ${err2.message}` })
       }
-      return { bytes, cpu: 'watchdog', memoryCapped: false, imports, note }
+      return result({ bytes, cpu: 'watchdog', memoryCapped: false, imports, note })
     }
   }
   try {
-    return { bytes: attempt(memory), cpu: 'off', memoryCapped: true, imports }
+    return result({ bytes: attempt(memory), cpu: 'off', memoryCapped: true, imports })
   } catch (err) {
     if (!(err instanceof RewriteError) || err.refusal) throw err
-    return { bytes, cpu: 'off', memoryCapped: false, imports, note: `no memory cap: ${err.message}` }
+    return result({ bytes, cpu: 'off', memoryCapped: false, imports, note: `no memory cap: ${err.message}` })
   }
 }

@@ -16,8 +16,9 @@ import { HttpState, RootContext, StreamContext, type ContextBase, type StreamInf
 import type { HeaderMap } from './header-map.js'
 import { levelValue, requestIdOf, type LogSource, type PluginLogger } from './logger.js'
 import type { PropertyTable } from './properties.js'
-import type { WasmVm } from './vm.js'
+import { Callback, type WasmVm } from './vm.js'
 import type { WasiSetup } from './wasi-provider.js'
+import type { SnapshotPlan } from './vm-snapshot.js'
 
 /** Plugin phases (Istio/Higress `WasmPlugin.phase`), run in this order. */
 export type PluginPhase = 'AUTHN' | 'AUTHZ' | 'STATS' | 'UNSPECIFIED'
@@ -57,6 +58,8 @@ export interface PluginRuntime {
   cpuLimitMode: CpuLimitMode
   /** The module's imports with their signatures (stand-ins for unknown ones), when decoded. */
   imports: ImportEntry[] | undefined
+  /** Start-up snapshots of the module for this plugin's WASI settings and clock (`vm-snapshot.ts`); absent when off. */
+  snapshot?: { plan: SnapshotPlan; key: string } | undefined
 }
 
 /** Fixed settings of a plugin. @internal */
@@ -277,21 +280,29 @@ export class Plugin {
   }
 
   /**
-   * @internal Calls a stream callback, creating the context in the guest first (§6.3).
+   * @internal Calls a stream callback (an export name, or a {@link Callback} index), creating the
+   * context in the guest first (§6.3).
    * @throws a {@link PluginFailureError} when the guest traps
    */
-  callStream(ctx: StreamContext, name: string, fallback: number, a?: number, b?: number): number {
+  callStream(ctx: StreamContext, callback: string | number, fallback: number, a?: number, b?: number): number {
     const vm = ctx.vm
+    if (typeof callback === 'number') {
+      try {
+        return vm.stream(ctx, callback, fallback, a, b)
+      } catch (err) {
+        throw this.#failed(err as PluginFailureError, vm)
+      }
+    }
     try {
       if (!ctx.created) {
         ctx.created = true
-        vm.call(ctx, 'proxy_on_context_create', 0, ctx.id, ctx.rootContext.id)
+        vm.callback(ctx, Callback.ContextCreate, 0, ctx.id, ctx.rootContext.id)
       }
-      return vm.call(ctx, name, fallback, ctx.id, a, b)
+      return vm.call(ctx, callback, fallback, ctx.id, a, b)
     } catch (err) {
       throw this.#failed(err as PluginFailureError, vm)
     } finally {
-      this.#rt.wasi.afterCall?.(vm)
+      vm.afterCall?.()
     }
   }
 
@@ -309,15 +320,15 @@ export class Plugin {
       try {
         if (!ctx.created) {
           ctx.created = true
-          vm.call(ctx, 'proxy_on_context_create', 0, ctx.id, ctx.rootContext.id)
+          vm.callback(ctx, Callback.ContextCreate, 0, ctx.id, ctx.rootContext.id)
         }
-        vm.call(ctx, 'proxy_on_log', 0, ctx.id)
-        vm.call(ctx, 'proxy_on_done', 1, ctx.id)
-        vm.call(ctx, 'proxy_on_delete', 0, ctx.id)
+        vm.callback(ctx, Callback.Log, 0, ctx.id)
+        vm.callback(ctx, Callback.Done, 1, ctx.id)
+        vm.callback(ctx, Callback.Delete, 0, ctx.id)
       } catch (err) {
         failure = this.#failed(err as PluginFailureError, vm)
       } finally {
-        this.#rt.wasi.afterCall?.(vm)
+        vm.afterCall?.()
       }
     }
     vm.contexts.delete(ctx.id)
@@ -368,7 +379,7 @@ export class Plugin {
       this.#failed(err as PluginFailureError, vm)
     } finally {
       cleanup?.()
-      this.#rt.wasi.afterCall?.(vm)
+      vm.afterCall?.()
     }
     return true
   }
@@ -403,7 +414,7 @@ export class Plugin {
         this.#failed(err as PluginFailureError, vm)
         return
       } finally {
-        this.#rt.wasi.afterCall?.(vm)
+        vm.afterCall?.()
       }
       // Re-armed after the callback returned: period + callback time, as Envoy does (§2.4).
       if (root.tickPeriod > 0 && !root.tickTimer) this.#armTimer(root)

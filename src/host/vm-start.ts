@@ -14,6 +14,7 @@ import { ProcExit } from './hostcalls/wasi.js'
 import { consequenceOf, importStub, isListedUnimplemented } from './import-stubs.js'
 import type { Plugin, PluginRuntime } from './plugin.js'
 import { WasmVm } from './vm.js'
+import { initialImage, markRestored, restoreSnapshot, StartWatch, takeSnapshot } from './vm-snapshot.js'
 import { FUEL_IMPORT, type ImportEntry } from './wasm-rewrite/index.js'
 
 /** A VM that passed start-up, with its root context. @internal */
@@ -45,7 +46,11 @@ export function cancelPending(root: RootContext): void {
  */
 export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>): StartedVm {
   const vm = new WasmVm(plugin)
-  const wasi = rt.wasi.create(plugin, vm)
+  // A start-up snapshot of the module (vm-snapshot.ts): restored when taken, else watched for.
+  const snap = rt.snapshot
+  const taken = snap?.plan.taken.get(snap.key)
+  const restore = typeof taken === 'object' ? taken : undefined
+  const wasi = rt.wasi.create(plugin, vm, restore ? plugin.clock.monotonicNs() - restore.monotonicNs : undefined)
   const imports = bindImports(plugin, rt, vm, wasi.imports, warned)
   const what = `plugin "${plugin.name}" (${plugin.source})`
   const startFailed = (why: string, err?: unknown) => new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `${what} failed to start: ${why}`, { cause: err })
@@ -55,9 +60,21 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     vm.topCalls++
     return guard ? guard(run) : run()
   }
+  const watch = snap && taken === undefined ? new StartWatch() : undefined
+  watch?.wrap(imports, rt.cpuLimitMode === 'fuel')
   let instance: WebAssembly.Instance
+  let image: Uint8Array | undefined
   try {
-    instance = guarded(() => new WebAssembly.Instance(rt.module, imports))
+    instance = guarded(() => {
+      if (watch) watch.instantiating = true
+      try {
+        return new WebAssembly.Instance(rt.module, imports)
+      } finally {
+        if (watch) watch.instantiating = false
+      }
+    })
+    if (restore) restoreSnapshot(snap!.plan, restore, instance)
+    else if (watch) image = initialImage(instance)
   } catch (err) {
     // A start section (AssemblyScript) runs while instantiating: it can trap or run out of time.
     if (err instanceof WebAssembly.RuntimeError || err instanceof ProcExit || vm.cpuExceeded || isWatchdogTimeout(err)) {
@@ -67,11 +84,12 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
     throw new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `${what} could not be instantiated: ${(err as Error).message}`, { cause: err })
   }
   vm.attach(instance)
-  if (guard) vm.exports = guardExports(vm.exports, guard)
+  if (restore) markRestored(vm)
+  if (guard) vm.setExports(guardExports(vm.exports, guard))
   const root = new RootContext(vm.nextContextId(), plugin, vm)
   try {
     try {
-      if (!guarded(() => wasi.start?.(instance))) {
+      if (!restore && !guarded(() => wasi.start?.(instance))) {
         if (typeof vm.exports._initialize === 'function') {
           vm.call(undefined, '_initialize', 0)
           if (typeof vm.exports.main === 'function') vm.call(undefined, 'main', 0, 0, 0)
@@ -84,6 +102,17 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
       throw startFailed(`start-up code failed (${f.message})`, f)
     } finally {
       wasi.afterCall?.()
+    }
+    if (watch) {
+      // Before any root context callback: the state every VM of the module starts from.
+      const why = watch.end()
+      if (why) snap!.plan.taken.set(snap!.key, why)
+      else {
+        takeSnapshot(snap!.plan, snap!.key, instance, image!, plugin.clock)
+        // The watched VM's imports carry the watch's wrappers: the VM that serves is restored
+        // from the snapshot with the plain ones (start-up ran once, inside the module).
+        return startVm(plugin, rt, warned)
+      }
     }
     vm.contexts.set(root.id, root)
     try {

@@ -5,9 +5,10 @@
  */
 import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
-import { pairsSize, writePairs, type HeaderPair } from '../abi/pairs.js'
+import { pairsSize, pairsSizeFlat, writePairs, writePairsFlat, type HeaderPair } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
 import type { ContextBase, RootContext, StreamContext } from './context.js'
+import { ContextTable } from './context-table.js'
 import { isWatchdogTimeout } from './cpu-limit.js'
 import type { Plugin } from './plugin.js'
 import { ProcExit } from './hostcalls/wasi.js'
@@ -15,16 +16,53 @@ import { callbackStart, publishCallback } from './diagnostics.js'
 
 type GuestFn = (a?: number, b?: number, c?: number, d?: number, e?: number) => number | undefined
 
+/**
+ * The callbacks every request calls, by index into {@link WasmVm.callbacks}: resolved once per
+ * instance, because looking an export up by name on every call costs as much as the call itself.
+ * @internal
+ */
+export const Callback = {
+  ContextCreate: 0,
+  RequestHeaders: 1,
+  RequestTrailers: 2,
+  ResponseHeaders: 3,
+  ResponseTrailers: 4,
+  Log: 5,
+  Done: 6,
+  Delete: 7,
+} as const
+
+/** The export name of a callback given as a name or a {@link Callback} index. @internal */
+export function callbackName(callback: string | number): string {
+  return typeof callback === 'number' ? CALLBACK_NAMES[callback]! : callback
+}
+
+/** Export names of {@link Callback}, in index order. */
+const CALLBACK_NAMES = [
+  'proxy_on_context_create',
+  'proxy_on_request_headers',
+  'proxy_on_request_trailers',
+  'proxy_on_response_headers',
+  'proxy_on_response_trailers',
+  'proxy_on_log',
+  'proxy_on_done',
+  'proxy_on_delete',
+] as const
+
 /** @internal */
 export class WasmVm {
   readonly memory = new GuestMemory()
   exports: Record<string, GuestFn> = {}
+  /** The functions of {@link Callback}, by index (`undefined` when not exported). */
+  callbacks: Array<GuestFn | undefined> = []
+  /** Called after each top-level call into the guest (the WASI provider's `afterCall`, e.g. to drain stdout). */
+  afterCall: (() => void) | undefined
   #alloc: (size: number) => number = () => 0
   instance: WebAssembly.Instance | undefined
   /** Context the running callback belongs to, and the one hostcalls act on (`proxy_set_effective_context`). */
   current: ContextBase | undefined
   effective: ContextBase | undefined
-  readonly contexts = new Map<number, ContextBase>()
+  readonly contexts = new ContextTable()
   #nextId = 1
   #depth = 0
   failure: PluginFailureError | undefined
@@ -46,10 +84,16 @@ export class WasmVm {
     const exp = instance.exports
     this.instance = instance
     this.memory.attach(exp.memory as WebAssembly.Memory)
-    this.exports = exp as unknown as Record<string, GuestFn>
+    this.setExports(exp as unknown as Record<string, GuestFn>)
     // Spec order (ABI §5.1): TinyGo's malloc pins every block, so proxy_on_memory_allocate comes first.
     const alloc = (exp.proxy_on_memory_allocate ?? exp.malloc) as GuestFn
     this.#alloc = (size) => (alloc(size) as number) >>> 0
+  }
+
+  /** Replaces the functions the host calls (the watchdog wraps each export); {@link WasmVm.callbacks} follow. */
+  setExports(exports: Record<string, GuestFn>): void {
+    this.exports = exports
+    this.callbacks = CALLBACK_NAMES.map((n) => (typeof exports[n] === 'function' ? exports[n] : undefined))
   }
 
   /** A fresh context id; ids are never reused (ABI §4.12). */
@@ -79,6 +123,37 @@ export class WasmVm {
   call(ctx: ContextBase | undefined, name: string, fallback: number, a?: number, b?: number, c?: number, d?: number, e?: number): number {
     const fn = this.exports[name]
     if (typeof fn !== 'function') return fallback
+    return this.#invoke(ctx, fn, name, a, b, c, d, e)
+  }
+
+  /** {@link WasmVm.call} for callback `index` of {@link Callback} (no lookup by name). */
+  callback(ctx: ContextBase, index: number, fallback: number, a?: number, b?: number, c?: number): number {
+    const fn = this.callbacks[index]
+    if (fn === undefined) return fallback
+    return this.#invoke(ctx, fn, CALLBACK_NAMES[index]!, a, b, c, undefined, undefined)
+  }
+
+  /**
+   * Stream callback `index` for `ctx` (`ctx.id`, `a`, `b`), with `proxy_on_context_create` first
+   * when the guest has not seen the context yet (§6.3), and the WASI `afterCall` after it. The
+   * path every request takes, kept to one frame.
+   */
+  stream(ctx: StreamContext, index: number, fallback: number, a?: number, b?: number): number {
+    try {
+      if (!ctx.created) {
+        ctx.created = true
+        const create = this.callbacks[Callback.ContextCreate]
+        if (create !== undefined) this.#invoke(ctx, create, 'proxy_on_context_create', ctx.id, ctx.rootContext.id, undefined, undefined, undefined)
+      }
+      const fn = this.callbacks[index]
+      if (fn === undefined) return fallback
+      return this.#invoke(ctx, fn, CALLBACK_NAMES[index]!, ctx.id, a, b, undefined, undefined)
+    } finally {
+      this.afterCall?.()
+    }
+  }
+
+  #invoke(ctx: ContextBase | undefined, fn: GuestFn, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number {
     if (this.failure) {
       throw new PluginFailureError('PWH_ERR_PLUGIN_FAILED', this.plugin.name, name,
         `plugin "${this.plugin.name}" failed earlier (${this.failure.message}); it serves no more calls`, { cause: this.failure })
@@ -149,34 +224,50 @@ export class WasmVm {
 
   /** {@link WasmVm.copyOut} for a latin1 string (header values), written without an intermediate buffer. */
   copyOutLatin1(value: string, ptrPtr: number, sizePtr: number): WasmResult {
-    return this.#out(value.length, ptrPtr, sizePtr, (b, at) => {
-      for (let i = 0; i < value.length; i++) b[at + i] = value.charCodeAt(i)
-    })
+    const ptr = this.#place(value.length, ptrPtr, sizePtr)
+    if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    const b = this.memory.bytes
+    for (let i = 0; i < value.length; i++) b[ptr + i] = value.charCodeAt(i)
+    return WasmResult.Ok
   }
 
-  /**
-   * Serializes header pairs (ABI §5.2) straight into one fresh guest block (no intermediate buffer)
-   * and stores its address and size; an empty list allocates nothing and stores 0, 0.
-   */
+  /** {@link WasmVm.copyPairsOut} for a flat `[name, value, …]` list (a header map's entries). */
+  copyFlatPairsOut(kv: readonly string[], ptrPtr: number, sizePtr: number): WasmResult {
+    const ptr = this.#place(kv.length === 0 ? 0 : pairsSizeFlat(kv), ptrPtr, sizePtr)
+    if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    writePairsFlat(kv, this.memory.bytes, this.memory.dataView, ptr)
+    return WasmResult.Ok
+  }
+
   copyPairsOut(pairs: readonly HeaderPair[], ptrPtr: number, sizePtr: number): WasmResult {
     return this.#out(pairs.length === 0 ? 0 : pairsSize(pairs), ptrPtr, sizePtr, (b, at) => writePairs(pairs, b, at))
   }
 
   #out(len: number, ptrPtr: number, sizePtr: number, fill: (bytes: Uint8Array, at: number) => void): WasmResult {
+    const ptr = this.#place(len, ptrPtr, sizePtr)
+    if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
+    fill(this.memory.bytes, ptr)
+    return WasmResult.Ok
+  }
+
+  /**
+   * A fresh guest block of `len` bytes for an output, its address and size stored at `ptrPtr` /
+   * `sizePtr` at once (Go's allocated block is unreachable until then): the address, 0 when there
+   * is nothing to write (0, 0 stored, nothing allocated), -1 when a pointer or the allocation is bad.
+   */
+  #place(len: number, ptrPtr: number, sizePtr: number): number {
     const mem = this.memory
-    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return WasmResult.InvalidMemoryAccess
+    if (!mem.inBounds(ptrPtr, 4) || !mem.inBounds(sizePtr, 4)) return -1
     if (len === 0) {
       mem.setU32(ptrPtr, 0)
       mem.setU32(sizePtr, 0)
-      return WasmResult.Ok
+      return 0
     }
-    // One allocation per output, its address stored at once (Go's allocated block is unreachable until then).
     const ptr = this.alloc(len)
-    if (ptr === 0 || !mem.inBounds(ptr, len)) return WasmResult.InvalidMemoryAccess
-    fill(mem.bytes, ptr)
+    if (ptr === 0 || !mem.inBounds(ptr, len)) return -1
     mem.setU32(ptrPtr, ptr)
     mem.setU32(sizePtr, len)
-    return WasmResult.Ok
+    return ptr
   }
 
   /** Marks a stream context as having deferred work (continue, close, local response). */
@@ -185,9 +276,11 @@ export class WasmVm {
   }
 
   #flush(): void {
-    for (const root of this.pendingDelete) {
-      this.pendingDelete.delete(root)
-      this.plugin.deleteRoot(root as RootContext)
+    if (this.pendingDelete.size !== 0) {
+      for (const root of this.pendingDelete) {
+        this.pendingDelete.delete(root)
+        this.plugin.deleteRoot(root as RootContext)
+      }
     }
     if (this.#touched.size !== 0) {
       const list = [...this.#touched]

@@ -27,10 +27,21 @@ export interface WasiProvider {
 /** WASI choice: the sandbox (default), `node:wasi`, `@wasmer/wasi`, or a custom provider. */
 export type WasiOption = 'sandbox' | 'node' | 'wasmer' | WasiProvider
 
-/** @internal a ready provider bound to options. */
+/**
+ * @internal a ready provider bound to options. `create` also sets `vm.afterCall` to the instance's
+ * `afterCall`, which the host calls after each top-level call into the guest.
+ */
 export interface WasiSetup {
-  create(plugin: Plugin, vm: WasmVm): WasiInstance
-  afterCall?(vm?: WasmVm): void
+  /**
+   * `monotonicShift` (sandbox only): WASI's monotonic clock reads that much less for this VM — a
+   * VM restored from a start-up snapshot sees its clock go on from the snapshot's time.
+   */
+  create(plugin: Plugin, vm: WasmVm, monotonicShift?: bigint): WasiInstance
+  /**
+   * What start-up can read from this provider (environment, arguments), for start-up snapshots;
+   * only the sandbox has one (other providers keep state of their own: every VM runs start-up).
+   */
+  snapshotKey?: string
 }
 
 /** `proc_exit` for every provider: unwinds the guest; the VM fails with `PWH_ERR_PLUGIN_EXIT` and the code. */
@@ -44,18 +55,17 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
   const writer = (plugin: Plugin, vm: WasmVm) => (fd: 1 | 2, text: string) =>
     plugin.emitLog(fd === 1 ? 'info' : 'error', text, vm.current?.id ?? 0, fd === 1 ? 'stdout' : 'stderr')
   if (option === undefined || option === 'sandbox') {
-    const flushes = new WeakMap<WasmVm, () => void>()
     return {
-      create(plugin, vm) {
+      snapshotKey: JSON.stringify([envList, args]),
+      create(plugin, vm, monotonicShift) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
         const lines = lineBuffers(writer(plugin, vm))
-        flushes.set(vm, lines.flush)
-        const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock: plugin.clock })
+        // Called after every guest call: nothing to do unless a line is half written.
+        vm.afterCall = lines.flush
+        const clock = monotonicShift ? { ...plugin.clock, monotonicNs: () => plugin.clock.monotonicNs() - monotonicShift } : plugin.clock
+        const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
         return { imports: { wasi_snapshot_preview1: fns, wasi_unstable: fns }, afterCall: lines.flush }
-      },
-      afterCall(vm) {
-        if (vm) flushes.get(vm)?.()
       },
     }
   }
@@ -94,7 +104,6 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     } catch (err) {
       throw new ProxyWasmHostError('PWH_ERR_WASI_PROVIDER', `@wasmer/wasi could not be loaded: ${(err as Error).message}; install it with \`npm i @wasmer/wasi\``, { cause: err })
     }
-    const drains = new Map<WasmVm, () => void>()
     return {
       create(plugin, vm) {
         const wasi = new mod.WASI({ env, args })
@@ -106,7 +115,7 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
           lines.push(2, wasi.getStderrBuffer())
           lines.flush()
         }
-        drains.set(vm, flush)
+        vm.afterCall = flush
         const bound = { ...fns, proc_exit: procExit }
         return {
           imports: { wasi_snapshot_preview1: bound, wasi_unstable: bound },
@@ -117,16 +126,15 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
           afterCall: flush,
         }
       },
-      afterCall(vm) {
-        if (vm) drains.get(vm)?.()
-      },
     }
   }
   if (typeof option === 'object' && typeof option.create === 'function') {
     const provider = option
     return {
       create(plugin, vm) {
-        return provider.create({ plugin: plugin.name, env, args, write: writer(plugin, vm) })
+        const instance = provider.create({ plugin: plugin.name, env, args, write: writer(plugin, vm) })
+        if (typeof instance.afterCall === 'function') vm.afterCall = () => instance.afterCall!()
+        return instance
       },
     }
   }
@@ -154,7 +162,8 @@ export function lineBuffers(emit: (fd: 1 | 2, text: string) => void): { push(fd:
       }
     },
     flush() {
-      for (const fd of [1, 2] as const) if (state[fd].pending) emit(fd, state[fd].line())
+      if (state[1].pending) emit(1, state[1].line())
+      if (state[2].pending) emit(2, state[2].line())
     },
   }
 }

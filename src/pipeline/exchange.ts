@@ -13,41 +13,11 @@ import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { Plugin } from '../host/plugin.js'
 import { actionChannel, actionOf, publishAction } from '../host/diagnostics.js'
 import { LocalReply } from './final-response.js'
+import { Callback, callbackName } from '../host/vm.js'
+import { Dir, headersEvent, Out, Result, Slot, T, Waiter, type Ev } from './exchange-state.js'
+import type { ExchangeSink, FinalResponse, PhaseResult } from './exchange-types.js'
 
-/** What came out of the plugin chain during one exchange call. */
-export interface PhaseResult {
-  /**
-   * - `continue`: the input went through every plugin (or is buffered by one that asked for more body)
-   * - `held`: a plugin holds the headers until more body arrives (feed the body)
-   * - `local`: a plugin answered; send `localResponse` to the client (the upstream is not called / is discarded)
-   * - `closed`: a plugin reset the stream (`proxy_close_stream`, or a local reply after headers were sent)
-   */
-  action: 'continue' | 'held' | 'local' | 'closed'
-  /** Headers released by this call (request side: toward the upstream; response side: toward the client). */
-  headers?: HeaderMap
-  /** Body bytes released by this call, in order. */
-  body: Buffer[]
-  /** Trailers released by this call. */
-  trailers?: HeaderMap
-  /** Whether the end of this direction was released. */
-  endOfStream: boolean
-  /** The local response, after the response phase of the plugins ran on it. */
-  localResponse?: FinalResponse
-}
-
-/** A complete response produced by the plugins. */
-export interface FinalResponse {
-  /** HTTP status. */
-  status: number
-  /** Response headers, `:status` first. */
-  headers: HeaderMap
-  /** Body. */
-  body: Buffer
-  /** `response.code_details` (e.g. the details given to `proxy_send_local_response`). */
-  details: string
-  /** The gRPC status a plugin gave `proxy_send_local_response` (absent for none, -1). */
-  grpcStatus?: number
-}
+export type { ExchangeSink, FinalResponse, PhaseResult } from './exchange-types.js'
 
 /**
  * The phase methods of an {@link Exchange} as {@link Exchange.direct} offers them: the result when
@@ -59,55 +29,10 @@ export interface DirectPhases {
   requestBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
   requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
   responseHeaders(status: number, headers?: HeadersInit, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
+  /** `responseHeaders` with a map whose first entry is `:status`, handed over (not copied). */
+  responseHeadersMap(map: HeaderMap, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
   responseBody(chunk: Uint8Array, endOfStream?: boolean): PhaseResult | Promise<PhaseResult>
   responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
-}
-
-/** Receives released data as it leaves the chain (optional; results also carry it). */
-export interface ExchangeSink {
-  /** Request headers left the chain. */
-  requestHeaders?(headers: HeaderMap, endOfStream: boolean): void
-  /** A request body chunk left the chain. */
-  requestData?(chunk: Buffer, endOfStream: boolean): void
-  /** Request trailers left the chain. */
-  requestTrailers?(trailers: HeaderMap): void
-  /** Response headers left the chain. */
-  responseHeaders?(headers: HeaderMap, endOfStream: boolean): void
-  /** A response body chunk left the chain. */
-  responseData?(chunk: Buffer, endOfStream: boolean): void
-  /** Response trailers left the chain. */
-  responseTrailers?(trailers: HeaderMap): void
-}
-
-type Ev = { t: 'h'; eos: boolean } | { t: 'd'; chunk: Buffer; eos: boolean } | { t: 't' }
-
-interface Slot {
-  plugin: Plugin
-  ctx: StreamContext | undefined
-  /** Skipped for this stream (FAIL_OPEN after a failure, or a plugin that failed before). */
-  skip: boolean
-  inbox: Ev[]
-  headers: 'pending' | 'stopSingle' | 'stopAll' | 'passed'
-  headersEos: boolean
-  buffering: boolean
-  buffered: Buffer[]
-  bufferedLen: number
-  bufferedEos: boolean
-  trailersHeld: boolean
-  sawEos: boolean
-  /** StopIterationAndBuffer accumulator (see `#append`) and the body view last cut from it. */
-  acc?: Buffer
-  accView?: Buffer
-}
-
-interface Dir {
-  req: boolean
-  slots: Slot[]
-  out: { headers?: HeaderMap; body: Buffer[]; trailers?: HeaderMap; end: boolean }
-  started: boolean
-  ended: boolean
-  stopped: boolean
-  waiters: Array<(r: PhaseResult) => void>
 }
 
 /** Options of an exchange, set by the pipeline. @internal */
@@ -117,11 +42,48 @@ export interface ExchangeSetup {
   http: HttpState
   pauseTimeoutMs: number
   allowHeaderStopIteration: boolean
-  sink?: ExchangeSink
+  sink?: ExchangeSink | undefined
   onFailure?: (err: PluginFailureError) => void
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** The phase implementations, reached from {@link Direct} (set in the static block of {@link Exchange}). */
+let phases: {
+  requestHeaders(ex: Exchange, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  requestBody(ex: Exchange, chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  requestTrailers(ex: Exchange, trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+  responseHeaders(ex: Exchange, status: number, headers: HeadersInit, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  responseHeadersMap(ex: Exchange, map: HeaderMap, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  responseBody(ex: Exchange, chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult>
+  responseTrailers(ex: Exchange, trailers: HeadersInit): PhaseResult | Promise<PhaseResult>
+}
+
+/** {@link Exchange.direct}: one object per exchange, its methods on the prototype. */
+class Direct implements DirectPhases {
+  constructor(readonly ex: Exchange) {}
+  requestHeaders(endOfStream = false) {
+    return phases.requestHeaders(this.ex, endOfStream)
+  }
+  requestBody(chunk: Uint8Array, endOfStream = false) {
+    return phases.requestBody(this.ex, chunk, endOfStream)
+  }
+  requestTrailers(trailers: HeadersInit) {
+    return phases.requestTrailers(this.ex, trailers)
+  }
+  responseHeaders(status: number, headers: HeadersInit = {}, endOfStream = false) {
+    return phases.responseHeaders(this.ex, status, headers, endOfStream)
+  }
+  responseHeadersMap(map: HeaderMap, endOfStream = false) {
+    return phases.responseHeadersMap(this.ex, map, endOfStream)
+  }
+  responseBody(chunk: Uint8Array, endOfStream = false) {
+    return phases.responseBody(this.ex, chunk, endOfStream)
+  }
+  responseTrailers(trailers: HeadersInit) {
+    return phases.responseTrailers(this.ex, trailers)
+  }
+}
 
 /**
  * One request/response through the plugins. Feed the request, then the response; every call
@@ -147,44 +109,54 @@ export class Exchange {
   readonly #res: Dir
   #pumping = false
   #again = false
-  readonly #notified = new Set<StreamContext>()
+  /** Contexts that told the exchange about deferred work (continue, close, local reply); made when needed. */
+  #notified: Set<StreamContext> | undefined
   #final: { action: 'local' | 'closed'; response?: FinalResponse } | undefined
   #localPending: { response: FinalResponse; viaChain: boolean } | undefined
-  #localBody: Buffer[] = []
+  #localBody: Buffer[] | undefined
   #finished = false
   #timer: ClockTimer | undefined
   #hadRequestTrailers = false
   #hadResponseTrailers = false
-  /** Failures seen in this exchange (a trapped plugin, whatever its fail strategy). */
-  readonly failures: PluginFailureError[] = []
+  #failures: PluginFailureError[] | undefined
+  #deadPlugin: Plugin | undefined
+  /** @internal see {@link DirectPhases}. */
+  readonly direct: DirectPhases
 
   /** @internal use {@link PluginPipeline.exchange}. */
   constructor(setup: ExchangeSetup) {
     this.#s = setup
-    const slots = setup.plugins.map((plugin): Slot => {
+    const plugins = setup.plugins
+    const n = plugins.length
+    const req = new Array<Slot>(n)
+    const res = new Array<Slot>(n)
+    let listener: ((c: StreamContext) => void) | undefined
+    for (let i = 0; i < n; i++) {
+      const plugin = plugins[i]!
       let ctx: StreamContext | undefined
-      let skip = false
       try {
         if (plugin.ready()) {
           ctx = plugin.newStream(setup.http)
-          ctx.listener = (c) => this.#notify(c)
-        } else {
-          skip = true
+          ctx.listener = listener ??= (c) => this.#notify(c)
         }
       } catch {
         // Never an exception out of exchange(): a plugin that cannot give a VM gets its fail strategy.
-        skip = true
+        ctx = undefined
       }
-      return { plugin, ctx, skip, inbox: [], headers: 'pending', headersEos: false, buffering: false, buffered: [], bufferedLen: 0, bufferedEos: false, trailersHeld: false, sawEos: false }
-    })
-    this.#req = dir(true, slots)
-    const resSlots = slots.map((s) => ({ ...s, inbox: [], buffered: [] }))
-    this.#res = dir(false, setup.responseOrder === 'forward' ? resSlots : resSlots.reverse())
-    // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
-    const dead = slots.find((s) => s.skip && s.plugin.failStrategy !== 'FAIL_OPEN')
-    if (dead) this.#deadPlugin = dead.plugin
+      // A plugin that failed earlier and is not FAIL_OPEN answers 500 (a failed VM never serves as if nothing happened).
+      if (ctx === undefined && plugin.failStrategy !== 'FAIL_OPEN') this.#deadPlugin ??= plugin
+      req[i] = new Slot(plugin, ctx)
+      res[i] = new Slot(plugin, ctx)
+    }
+    this.#req = new Dir(true, req)
+    this.#res = new Dir(false, setup.responseOrder === 'forward' ? res : res.reverse())
+    this.direct = new Direct(this)
   }
-  #deadPlugin: Plugin | undefined
+
+  /** Failures seen in this exchange (a trapped plugin, whatever its fail strategy). */
+  get failures(): PluginFailureError[] {
+    return (this.#failures ??= [])
+  }
 
   /** The request headers as the plugins left them (pseudo-headers included). */
   get requestHeadersMap(): HeaderMap {
@@ -270,56 +242,63 @@ export class Exchange {
     return settled(() => this.direct.responseTrailers(trailers))
   }
 
-  /**
-   * The phase methods without the promise when the chain settles at once (no plugin paused): the
-   * result itself, else a promise of it; errors are thrown (or reject the promise). The adapters use
-   * these to run a request without a microtask hop per phase.
-   * @internal
-   */
-  readonly direct: DirectPhases = {
-    requestHeaders: (endOfStream = false) => {
-      if (this.#req.started) throw stateError('requestHeaders() was already called')
-      this.#req.started = true
-      if (this.#deadPlugin) {
-        const p = this.#deadPlugin
-        return this.#wait(this.#req, () => this.#failClosed(p, undefined))
-      }
-      return this.#feed(this.#req, { t: 'h', eos: endOfStream }, endOfStream)
-    },
-    requestBody: (chunk, endOfStream = false) => {
-      const buf = toBuffer(chunk)
-      this.#s.http.requestBodyBytes += buf.byteLength
-      return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
-    },
-    requestTrailers: (trailers) => {
-      this.#s.http.requestTrailers = new HeaderMap(trailers)
-      this.#hadRequestTrailers = true
-      return this.#feed(this.#req, { t: 't' }, true)
-    },
-    responseHeaders: (status, headers = {}, endOfStream = false) => {
-      if (this.#final) return this.#finalResult(this.#res)
-      if (this.#res.started) throw stateError('responseHeaders() was already called')
-      const pairs: Array<[string, string]> = [[':status', String(status)]]
-      const given = headers instanceof HeaderMap ? headers : new HeaderMap(headers)
-      for (const p of given.pairs) if (p[0] !== ':status') pairs.push([p[0], p[1]])
-      const map = HeaderMap.fromPairs(pairs)
-      this.#s.http.responseHeaders = map
-      this.#s.http.responseCodeDetails ??= 'via_upstream'
-      this.#res.started = true
-      return this.#feed(this.#res, { t: 'h', eos: endOfStream }, endOfStream)
-    },
-    responseBody: (chunk, endOfStream = false) => {
-      if (this.#final) return this.#finalResult(this.#res)
-      const buf = toBuffer(chunk)
-      this.#s.http.responseBodyBytes += buf.byteLength
-      return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
-    },
-    responseTrailers: (trailers) => {
-      if (this.#final) return this.#finalResult(this.#res)
-      this.#s.http.responseTrailers = new HeaderMap(trailers)
-      this.#hadResponseTrailers = true
-      return this.#feed(this.#res, { t: 't' }, true)
-    },
+  static {
+    phases = {
+      requestHeaders: (ex, endOfStream) => ex.#requestHeaders(endOfStream),
+      requestBody: (ex, chunk, endOfStream) => ex.#requestBody(chunk, endOfStream),
+      requestTrailers: (ex, trailers) => ex.#requestTrailers(trailers),
+      responseHeaders: (ex, status, headers, endOfStream) => ex.#responseHeaders(responseHeaderMap(status, headers), endOfStream),
+      responseHeadersMap: (ex, map, endOfStream) => ex.#responseHeaders(map, endOfStream),
+      responseBody: (ex, chunk, endOfStream) => ex.#responseBody(chunk, endOfStream),
+      responseTrailers: (ex, trailers) => ex.#responseTrailers(trailers),
+    }
+  }
+
+  #requestHeaders(endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#req.started) throw stateError('requestHeaders() was already called')
+    this.#req.started = true
+    if (this.#deadPlugin) {
+      const p = this.#deadPlugin
+      const w = this.#enqueue(this.#req)
+      this.#failClosed(p, undefined)
+      return this.#result(w)
+    }
+    return this.#feed(this.#req, headersEvent(endOfStream), endOfStream)
+  }
+
+  #requestBody(chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    const buf = toBuffer(chunk)
+    this.#s.http.requestBodyBytes += buf.byteLength
+    return this.#feed(this.#req, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+  }
+
+  #requestTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult> {
+    this.#s.http.requestTrailers = new HeaderMap(trailers)
+    this.#hadRequestTrailers = true
+    return this.#feed(this.#req, T, true)
+  }
+
+  #responseHeaders(map: HeaderMap, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#final) return this.#finalResult(this.#res)
+    if (this.#res.started) throw stateError('responseHeaders() was already called')
+    this.#s.http.responseHeaders = map
+    this.#s.http.responseCodeDetails ??= 'via_upstream'
+    this.#res.started = true
+    return this.#feed(this.#res, headersEvent(endOfStream), endOfStream)
+  }
+
+  #responseBody(chunk: Uint8Array, endOfStream: boolean): PhaseResult | Promise<PhaseResult> {
+    if (this.#final) return this.#finalResult(this.#res)
+    const buf = toBuffer(chunk)
+    this.#s.http.responseBodyBytes += buf.byteLength
+    return this.#feed(this.#res, { t: 'd', chunk: buf, eos: endOfStream }, endOfStream)
+  }
+
+  #responseTrailers(trailers: HeadersInit): PhaseResult | Promise<PhaseResult> {
+    if (this.#final) return this.#finalResult(this.#res)
+    this.#s.http.responseTrailers = new HeaderMap(trailers)
+    this.#hadResponseTrailers = true
+    return this.#feed(this.#res, T, true)
   }
 
   /** Whether {@link Exchange.done} or {@link Exchange.abort} ran. */
@@ -342,8 +321,9 @@ export class Exchange {
       if (err) this.#recordFailure(err)
     }
     if (this.#req.waiters.length || this.#res.waiters.length) {
-      const aborted: PhaseResult = { action: 'closed', body: [], endOfStream: true }
-      for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(aborted)
+      const aborted = new Result('closed', [], true)
+      for (const w of this.#req.waiters.splice(0)) w.deliver(aborted)
+      for (const w of this.#res.waiters.splice(0)) w.deliver(aborted)
     }
   }
 
@@ -367,28 +347,29 @@ export class Exchange {
       this.#s.http.requestComplete = true
       this.#s.http.endMs = this.#s.http.clock.now()
     }
-    return this.#wait(d, () => {
-      d.slots.length ? d.slots[0]!.inbox.push(ev) : this.#emit(d, -1, ev)
-      this.#pump()
-    })
+    const w = this.#enqueue(d)
+    if (d.slots.length) d.slots[0]!.enqueue(ev)
+    else this.#emit(d, -1, ev)
+    this.#pump()
+    return this.#result(w)
   }
 
-  /** Runs `start` and returns the result when the chain settled at once, else a promise of it. */
-  #wait(d: Dir, start: () => void): PhaseResult | Promise<PhaseResult> {
-    let result: PhaseResult | undefined
-    let later: ((r: PhaseResult) => void) | undefined
-    d.waiters.push((r) => {
-      if (later) later(r)
-      else result = r
-    })
-    start()
+  /** Registers a phase call waiting on direction `d`. */
+  #enqueue(d: Dir): Waiter {
+    const w = new Waiter()
+    d.waiters.push(w)
+    return w
+  }
+
+  /** Settles, then returns the result of `w` when the chain settled at once, else a promise of it. */
+  #result(w: Waiter): PhaseResult | Promise<PhaseResult> {
     this.#settle()
-    if (result) return result
-    return new Promise<PhaseResult>((resolve) => (later = resolve))
+    if (w.result) return w.result
+    return new Promise<PhaseResult>((resolve) => (w.resolve = resolve))
   }
 
   #notify(ctx: StreamContext): void {
-    this.#notified.add(ctx)
+    ;(this.#notified ??= new Set()).add(ctx)
     this.#pump()
     this.#settle()
   }
@@ -403,21 +384,30 @@ export class Exchange {
       do {
         this.#again = false
         this.#drainNotifications()
-        for (const d of [this.#req, this.#res]) {
-          for (let i = 0; i < d.slots.length && !d.stopped; i++) {
-            const slot = d.slots[i]!
-            while (slot.inbox.length && !d.stopped && !this.#final) this.#deliver(d, i, slot.inbox.shift()!)
-          }
-        }
+        this.#run(this.#req)
+        this.#run(this.#res)
         if (this.#localPending) this.#startLocal()
-      } while (this.#again || this.#notified.size)
+      } while (this.#again || (this.#notified !== undefined && this.#notified.size !== 0))
     } finally {
       this.#pumping = false
     }
   }
 
+  /** Delivers the queued events of direction `d`, plugin by plugin. */
+  #run(d: Dir): void {
+    const slots = d.slots
+    for (let i = 0; i < slots.length && !d.stopped; i++) {
+      const slot = slots[i]!
+      while (!d.stopped && !this.#final) {
+        const ev = slot.dequeue()
+        if (ev === undefined) break
+        this.#deliver(d, i, ev)
+      }
+    }
+  }
+
   #drainNotifications(): void {
-    if (!this.#notified.size) return
+    if (this.#notified === undefined || this.#notified.size === 0) return
     const list = [...this.#notified]
     this.#notified.clear()
     for (const ctx of list) {
@@ -468,7 +458,7 @@ export class Exchange {
       slot.headersEos = ev.eos
       slot.sawEos = ev.eos
       const n = (d.req ? http.requestHeaders : http.responseHeaders!).size
-      const r = this.#call(d, i, d.req ? 'proxy_on_request_headers' : 'proxy_on_response_headers', n, ev.eos ? 1 : 0)
+      const r = this.#call(d, i, d.req ? Callback.RequestHeaders : Callback.ResponseHeaders, n, ev.eos ? 1 : 0)
       if (r === undefined) return
       if (r === HeaderAction.Continue || r === HeaderAction.ContinueAndEndStream) {
         slot.headers = 'passed'
@@ -521,36 +511,41 @@ export class Exchange {
     }
     slot.sawEos = true
     const map = d.req ? http.requestTrailers : http.responseTrailers
-    const r = this.#call(d, i, d.req ? 'proxy_on_request_trailers' : 'proxy_on_response_trailers', map?.size ?? 0, 0)
+    const r = this.#call(d, i, d.req ? Callback.RequestTrailers : Callback.ResponseTrailers, map?.size ?? 0, 0)
     if (r === undefined) return
     if (r === 0) this.#release(d, i, ev)
     else slot.trailersHeld = true
   }
 
-  /** Calls a stream callback; `undefined` when the stream took another path (local reply, close, failure). */
-  #call(d: Dir, i: number, name: string, a: number, b: number): number | undefined {
+  /**
+   * Calls a stream callback (export name or {@link Callback} index); `undefined` when the stream
+   * took another path (local reply, close, failure).
+   */
+  #call(d: Dir, i: number, callback: string | number, a: number, b: number): number | undefined {
     const slot = d.slots[i]!
     const ctx = slot.ctx!
+    // A callback the plugin does not export, on a context the guest knows: Continue, nothing else to do.
+    if (typeof callback === 'number' && ctx.created && ctx.vm.callbacks[callback] === undefined && !actionChannel.hasSubscribers) return 0
     let r: number
     try {
-      r = slot.plugin.callStream(ctx, name, 0, a, b)
+      r = slot.plugin.callStream(ctx, callback, 0, a, b)
     } catch (err) {
-      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'failed', (err as PluginFailureError).code)
+      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'failed', (err as PluginFailureError).code)
       this.#onFailure(d, i, err as PluginFailureError)
       return undefined
     }
     if (ctx.localResponse) {
-      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'local_response', ctx.localResponse.status)
+      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'local_response', ctx.localResponse.status)
       this.#onLocal(ctx)
       return undefined
     }
     if (ctx.closeRequested) {
-      if (actionChannel.hasSubscribers) publishAction(ctx, name, 'close_stream')
+      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'close_stream')
       ctx.closeRequested = false
       this.#close()
       return undefined
     }
-    if (actionChannel.hasSubscribers) publishAction(ctx, name, actionOf(name, r))
+    if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), actionOf(callbackName(callback), r))
     return r
   }
 
@@ -672,7 +667,7 @@ export class Exchange {
     }
     const next = d.slots[i + 1]
     if (next) {
-      next.inbox.push(ev)
+      next.enqueue(ev)
       return
     }
     const sink = this.#s.sink
@@ -687,7 +682,7 @@ export class Exchange {
     } else if (ev.t === 'd') {
       if (ev.eos) d.out.end = true
       if (this.#inLocal && !d.req) {
-        this.#localBody.push(ev.chunk)
+        ;(this.#localBody ??= []).push(ev.chunk)
         return
       }
       if (sink && (d.req ? sink.requestData : sink.responseData)) {
@@ -763,7 +758,7 @@ export class Exchange {
     }
     res.started = true
     res.ended = true
-    res.out = { body: [], end: false }
+    res.out = new Out()
     const eos = response.body.byteLength === 0
     const first: Ev[] = [{ t: 'h', eos }]
     if (!eos) first.push({ t: 'd', chunk: response.body, eos: true })
@@ -814,7 +809,7 @@ export class Exchange {
   }
 
   #recordFailure(err: PluginFailureError): void {
-    this.failures.push(err)
+    ;(this.#failures ??= []).push(err)
     this.#s.onFailure?.(err)
   }
 
@@ -825,7 +820,7 @@ export class Exchange {
       if (this.#inLocal && !this.#final) {
         if (!this.#res.out.end) return this.#armTimer()
         const headers = this.#s.http.responseHeaders!
-        const body = Buffer.concat(this.#localBody)
+        const body = this.#localBody ? Buffer.concat(this.#localBody) : EMPTY
         this.#final = {
           action: 'local',
           response: new LocalReply(Number(headers.get(':status')), headers, body, this.#s.http.responseCodeDetails ?? ''),
@@ -835,34 +830,46 @@ export class Exchange {
         if (headers.has('content-length')) headers.set('content-length', String(body.byteLength))
       }
       this.#clearTimer()
-      for (const d of [this.#req, this.#res]) for (const w of d.waiters.splice(0)) w(this.#finalResult(d))
+      for (const w of this.#req.waiters.splice(0)) w.deliver(this.#finalResult(this.#req))
+      for (const w of this.#res.waiters.splice(0)) w.deliver(this.#finalResult(this.#res))
       return
     }
-    let waiting = false
-    for (const d of [this.#req, this.#res]) {
-      if (!d.waiters.length) continue
-      if (d.slots.some((s) => s.inbox.length || blockedOnOutside(s))) {
-        waiting = true
-        continue
-      }
-      const held = d.slots.some((s) => !s.skip && (s.headers === 'stopSingle' || (s.headers === 'pending' && d.out.headers === undefined)))
-      const out = d.out
-      d.out = { body: [], end: false }
-      const result: PhaseResult = { action: held && !out.headers ? 'held' : 'continue', body: out.body, endOfStream: out.end }
-      if (out.headers) result.headers = out.headers
-      if (out.trailers) result.trailers = out.trailers
-      const [first, ...rest] = d.waiters.splice(0)
-      first!(result)
-      for (const w of rest) w({ action: result.action, body: [], endOfStream: out.end })
-    }
+    const waiting = this.#settleDir(this.#req) || this.#settleDir(this.#res)
     if (waiting) this.#armTimer()
-    else this.#clearTimer()
+    else if (this.#timer) this.#clearTimer()
+  }
+
+  /** Resolves the waiters of `d` when its input went as far as it can; true when it waits on a plugin. */
+  #settleDir(d: Dir): boolean {
+    if (d.waiters.length === 0) return false
+    const slots = d.slots
+    let held = false
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!
+      if (s.queued !== 0 || blockedOnOutside(s)) return true
+      if (!s.skip && (s.headers === 'stopSingle' || (s.headers === 'pending' && d.out.headers === undefined))) held = true
+    }
+    const out = d.out
+    d.out = new Out()
+    const result = new Result(held && !out.headers ? 'held' : 'continue', out.body, out.end)
+    result.headers = out.headers
+    result.trailers = out.trailers
+    const waiters = d.waiters
+    if (waiters.length === 1) {
+      d.waiters = []
+      waiters[0]!.deliver(result)
+      return false
+    }
+    d.waiters = []
+    waiters[0]!.deliver(result)
+    for (let i = 1; i < waiters.length; i++) waiters[i]!.deliver(new Result(result.action, [], out.end))
+    return false
   }
 
   #finalResult(d: Dir): PhaseResult {
-    const f = this.#final ?? { action: 'closed' as const }
-    const r: PhaseResult = { action: f.action, body: [], endOfStream: true }
-    if (f.response) r.localResponse = f.response
+    const f = this.#final
+    const r = new Result(f ? f.action : 'closed', [], true)
+    if (f?.response) r.localResponse = f.response
     if (d.req && d.out.headers) r.headers = d.out.headers
     return r
   }
@@ -894,8 +901,15 @@ function blockedOnOutside(s: Slot): boolean {
   return false
 }
 
-function dir(req: boolean, slots: Slot[]): Dir {
-  return { req, slots, out: { body: [], end: false }, started: false, ended: false, stopped: false, waiters: [] }
+/** The response header map: `:status` first, then the given headers (a given `:status` is dropped). */
+function responseHeaderMap(status: number, headers: HeadersInit): HeaderMap {
+  const given = (headers instanceof HeaderMap ? headers : new HeaderMap(headers)).kv
+  const kv = [':status', String(status)]
+  for (let i = 0; i < given.length; i += 2) {
+    const k = given[i]!
+    if (k !== ':status') kv.push(k, given[i + 1]!)
+  }
+  return HeaderMap.fromFlat(kv)
 }
 
 function toBuffer(chunk: Uint8Array): Buffer {

@@ -3,13 +3,13 @@
  * @module
  */
 import { ProxyWasmHostError } from '../errors.js'
-import type { StreamInfo } from '../host/context.js'
+import type { HttpState, StreamInfo } from '../host/context.js'
 import { HeaderMap, type HeadersInit } from '../host/header-map.js'
 import type { WasmPluginHost } from '../host/host.js'
 import { Plugin, type PluginPhase } from '../host/plugin.js'
 import { propertyTable, type PropertiesInit, type TlsInfo } from '../host/properties.js'
 import { loadPipelineConfig, type ConfigLoadOptions } from './config.js'
-import { Exchange, type ExchangeSink } from './exchange.js'
+import { Exchange, type ExchangeSetup, type ExchangeSink } from './exchange.js'
 
 /** Phase order of Istio/Higress/MSE: authentication, authorization, statistics, then the rest. */
 export const PHASE_ORDER: readonly PluginPhase[] = ['AUTHN', 'AUTHZ', 'STATS', 'UNSPECIFIED']
@@ -118,6 +118,7 @@ export class PluginPipeline {
       if (!(p instanceof Plugin)) throw new ProxyWasmHostError('PWH_ERR_CONFIG_INVALID', 'PluginPipeline: plugins must be Plugin objects from host.load()')
     }
     this.#plugins = orderPlugins(plugins)
+    if (!warmedUp) warmUp(host)
   }
 
   /**
@@ -171,6 +172,15 @@ export class PluginPipeline {
   }
 
   /**
+   * @internal Whether a request on `route` / `service` runs no plugin at all (the adapters then
+   * hand the request on untouched).
+   */
+  runsNoPlugin(route?: string, service?: string): boolean {
+    if (!this.#options.chains) return this.#plugins.length === 0
+    return this.plan({ route, service }).length === 0
+  }
+
+  /**
    * Starts one request through the plugins planned for it.
    * @param request - method, path, authority, headers, client address, route/service
    * @param options - `sink` receives released data as it leaves the chain
@@ -178,10 +188,18 @@ export class PluginPipeline {
    * @throws `PWH_ERR_CONFIG_INVALID` when a property path in `request.properties` is malformed
    */
   exchange(request: ExchangeRequest = {}, options: { sink?: ExchangeSink } = {}): Exchange {
-    const headers = requestHeaderMap(request)
+    return this.exchangeWith(requestHeaderMap(request), request, options.sink)
+  }
+
+  /**
+   * @internal {@link PluginPipeline.exchange} with the request header map already built
+   * (pseudo-headers first, as {@link requestHeaderMap} builds it); `request.headers` is ignored.
+   */
+  exchangeWith(headers: HeaderMap, request: ExchangeRequest, sink?: ExchangeSink, connectionId?: number): Exchange {
     const info: StreamInfo = {
       protocol: request.protocol ?? 'HTTP/1.1',
     }
+    if (connectionId !== undefined) info.connectionId = connectionId
     if (request.remoteAddress !== undefined) info.remoteAddress = request.remoteAddress
     if (request.remotePort !== undefined) info.remotePort = request.remotePort
     if (request.localAddress !== undefined) info.localAddress = request.localAddress
@@ -194,16 +212,11 @@ export class PluginPipeline {
       info.properties = request.properties
     }
     if (request.tls) info.tls = request.tls
-    const plugins = this.plan({ route: request.route, service: request.service, host: headers.get(':authority') })
+    // Without Kong chains every request runs the same plugins: no copy per request.
+    const plugins = this.#options.chains ? this.plan({ route: request.route, service: request.service, host: headers.get(':authority') }) : this.#plugins
     const bufferLimit = plugins[0]?.bufferLimit ?? 32 * 1024 * 1024
-    return new Exchange({
-      plugins,
-      responseOrder: this.responseOrder,
-      http: Plugin.httpState(info, headers, bufferLimit, this.#host.clock),
-      pauseTimeoutMs: this.#options.pauseTimeoutMs ?? 60_000,
-      allowHeaderStopIteration: this.#options.allowHeaderStopIteration ?? false,
-      ...(options.sink ? { sink: options.sink } : {}),
-    })
+    const http = Plugin.httpState(info, headers, bufferLimit, this.#host.clock)
+    return new Exchange(new Setup(plugins, this.responseOrder, http, this.#options.pauseTimeoutMs ?? 60_000, this.#options.allowHeaderStopIteration ?? false, sink))
   }
 
   /** Closes every plugin of the pipeline. */
@@ -214,6 +227,39 @@ export class PluginPipeline {
     }
     for (const p of all) p.close()
   }
+}
+
+let warmedUp = false
+
+/**
+ * Runs the host's own request path twice with no plugin, once per process, when the first
+ * pipeline is made: the first real request then finds that code compiled instead of paying for
+ * it (docs/adr/0023-vm-start.md). No plugin runs and nothing is observable.
+ */
+function warmUp(host: WasmPluginHost): void {
+  warmedUp = true
+  const headers = [['user-agent', 'warm-up'], ['accept', '*/*']] as Array<[string, string]>
+  const empty = new PluginPipeline(host, { plugins: [] })
+  for (let i = 0; i < 2; i++) {
+    const r: ExchangeRequest = { method: 'GET', path: '/', authority: 'localhost', headers }
+    // Connection id 0: the ids real requests get stay as they were.
+    const ex = empty.exchangeWith(requestHeaderMap(r), r, undefined, 0)
+    ex.direct.requestHeaders(true)
+    ex.direct.responseHeaders(200, [['content-length', '0']], true)
+    ex.done()
+  }
+}
+
+/** The {@link ExchangeSetup} of one exchange (a class: per-request objects are never literals, see exchange.ts). */
+class Setup implements ExchangeSetup {
+  constructor(
+    readonly plugins: Plugin[],
+    readonly responseOrder: 'reverse' | 'forward',
+    readonly http: HttpState,
+    readonly pauseTimeoutMs: number,
+    readonly allowHeaderStopIteration: boolean,
+    readonly sink: ExchangeSink | undefined,
+  ) {}
 }
 
 /**
@@ -240,18 +286,14 @@ function serviceCluster(service: string): string {
 export function requestHeaderMap(r: ExchangeRequest): HeaderMap {
   const given = r.headers === undefined ? undefined : r.headers instanceof HeaderMap ? r.headers : new HeaderMap(r.headers)
   const authority = r.authority ?? given?.get(':authority') ?? given?.get('host') ?? ''
-  const pairs: Array<[string, string]> = [
-    [':method', r.method ?? given?.get(':method') ?? 'GET'],
-    [':scheme', r.scheme ?? given?.get(':scheme') ?? 'http'],
-    [':authority', authority],
-    [':path', r.path ?? given?.get(':path') ?? '/'],
-  ]
+  const kv = [':method', r.method ?? given?.get(':method') ?? 'GET', ':scheme', r.scheme ?? given?.get(':scheme') ?? 'http', ':authority', authority, ':path', r.path ?? given?.get(':path') ?? '/']
   if (given) {
-    for (const p of given.pairs) {
-      const k = p[0]
+    const g = given.kv
+    for (let i = 0; i < g.length; i += 2) {
+      const k = g[i]!
       if (k === 'host' || k.charCodeAt(0) === 58) continue
-      pairs.push([k, p[1]])
+      kv.push(k, g[i + 1]!)
     }
   }
-  return HeaderMap.fromPairs(pairs)
+  return HeaderMap.fromFlat(kv)
 }

@@ -24,8 +24,9 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { HeaderMap } from '../../host/header-map.js'
 import type { Exchange, FinalResponse, PhaseResult } from '../../pipeline/exchange.js'
-import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource, type RequestStart, type ResponseOut } from '../node/flow.js'
-import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '../node/headers.js'
+import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, streamSource, type Maybe, type RequestStart, type ResponseOut } from '../node/flow.js'
+import { fixedRoute, runsNoPlugin } from '../node/handle.js'
+import { groupHeaders, requestHasBody, responseHeaderMap, startExchange } from '../node/headers.js'
 import { applyRequestHeaders } from '../node/in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions as Options } from '../node/options.js'
 import { pluginFailureOf } from '../node/plugin-errors.js'
@@ -53,16 +54,19 @@ export interface ProxyWasmOptions extends Options<FastifyRequest> {
   prefix?: string
 }
 
-interface State {
-  ex: Exchange
-  hasBody: boolean
-  runner: RequestRunner | undefined
+/** The exchange of one request and what the hooks learned about it (a class: made per request). */
+class State {
+  runner: RequestRunner | undefined = undefined
   /** The reply is a plugin's (sent from a request hook): no response phase. */
-  answered: boolean
+  answered = false
   /** A local reply or reset from the request body after the handler started. */
-  late: PhaseResult | undefined
-  /** `onPluginError: 'forward'`. */
-  forward: boolean
+  late: PhaseResult | undefined = undefined
+  constructor(
+    readonly ex: Exchange,
+    readonly hasBody: boolean,
+    /** `onPluginError: 'forward'`. */
+    readonly forward: boolean,
+  ) {}
 }
 
 const kState = Symbol('proxy-wasm-host')
@@ -150,56 +154,68 @@ function guardsSomeRoute(fastify: FastifyInstance, hookName: string, prefix: str
 }
 
 function addHooks(fastify: FastifyInstance, source: PipelineSource<FastifyRequest>, options: ProxyWasmOptions, hookName: string, prefix: string | undefined): void {
-  const onRequest = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (prefix !== undefined && !underPrefix(request, prefix)) return
-    const pipeline = pipelineFor(source, request)
-    const raw = request.raw
-    const ex = pipeline.exchange(exchangeRequest(raw, routeFor(options, request)))
-    const st: State = { ex, hasBody: requestHasBody(raw.headers), runner: undefined, answered: false, late: undefined, forward: options.onPluginError === 'forward' }
-    ;(request as unknown as { [kState]: State })[kState] = st
-    endWithResponse(reply.raw, ex, () => st.runner)
-    if (st.hasBody) return
-    // A body-less request runs its request phases here, before anything else looks at it.
-    st.runner = new RequestRunner(ex, undefined)
-    return afterStart(request, reply, st, await start(st))
+  const fixed = fixedRoute(options)
+  const forward = options.onPluginError === 'forward'
+  // Declared up front, so that every request object has the field from its constructor on.
+  if (!fastify.hasRequestDecorator(kState as unknown as string)) fastify.decorateRequest(kState as unknown as string, null)
+  // Callback-style hooks: a request that no plugin pauses goes through without a promise per hook.
+  const onRequest = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    let st: State
+    try {
+      if (prefix !== undefined && !underPrefix(request, prefix)) return done()
+      const pipeline = pipelineFor(source, request)
+      const route = fixed ?? routeFor(options, request)
+      // No plugin for this request: the hooks below find no state and let everything through.
+      if (runsNoPlugin(pipeline, route)) return done()
+      const raw = request.raw
+      st = new State(startExchange(pipeline, raw, route), requestHasBody(raw.headers), forward)
+      ;(request as unknown as { [kState]: State })[kState] = st
+      endWithResponse(reply.raw, st.ex, () => st.runner)
+      if (st.hasBody) return done()
+      // A body-less request runs its request phases here, before anything else looks at it.
+      st.runner = new RequestRunner(st.ex, undefined)
+    } catch (err) {
+      return done(err as Error)
+    }
+    const s = startNow(st)
+    if (s instanceof Promise) s.then((x) => proceed(request, reply, st, x, done), done)
+    else proceed(request, reply, st, s, done)
   }
   Object.defineProperty(onRequest, 'name', { value: hookName })
   fastify.addHook('onRequest', onRequest)
 
-  fastify.addHook('preParsing', async (request, reply, payload) => {
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
     const st = stateOf(request)
-    if (!st?.hasBody || reply.sent) return payload
-    const logger = pipelineFor(source, request).host.logger
-    // The declared length only describes the raw request (an earlier preParsing hook may have decoded it).
-    const length = payload === (request.raw as unknown) ? request.raw.headers['content-length'] : undefined
-    const runner = new RequestRunner(st.ex, streamSource(payload as Readable, () => request.raw.trailers), length)
-    st.runner = runner
-    const s = await start(st)
-    const sent = afterStart(request, reply, st, s)
-    if (sent) return sent
-    const body = new PushReadable()
-    runner.onLate = (r) => {
-      st.late = r
-    }
-    runner.pipe(body).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
-    return body
+    if (!st?.hasBody || reply.sent) return done(null, payload)
+    parseWithPlugins(request, reply, st, payload, source).then((body) => {
+      // A reply went out from the hook: Fastify goes no further (no done()).
+      if (body !== undefined) done(null, body)
+    }, done)
   })
 
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     const st = stateOf(request)
-    if (!st || st.answered || st.ex.finished) return payload
+    if (!st || st.answered || st.ex.finished) return done(null, payload)
     if (st.late) {
       st.answered = true
       const late = st.late
-      if (late.action === 'local' && late.localResponse) return replyWith(reply, late.localResponse.headers, late.localResponse.body)
+      if (late.action === 'local' && late.localResponse) return done(null, replyWith(reply, late.localResponse.headers, late.localResponse.body))
       reply.raw.destroy()
-      return null
+      return done(null, null)
     }
-    return runResponse(request, reply, st, payload)
+    let r: unknown
+    try {
+      r = runResponse(request, reply, st, payload)
+    } catch (err) {
+      return done(err as Error)
+    }
+    if (r instanceof Promise) r.then((x: unknown) => done(null, x), done)
+    else done(null, r)
   })
 
-  fastify.addHook('onResponse', async (request) => {
+  fastify.addHook('onResponse', (request, _reply, done) => {
     stateOf(request)?.ex.done()
+    done()
   })
 
   fastify.addHook('onRequestAbort', async (request) => {
@@ -208,6 +224,34 @@ function addHooks(fastify: FastifyInstance, source: PipelineSource<FastifyReques
     st?.ex.abort()
   })
 
+}
+
+/** Runs the request phases with the body (preParsing); resolves to the body Fastify parses, or `undefined` when a reply went out. */
+async function parseWithPlugins(request: FastifyRequest, reply: FastifyReply, st: State, payload: unknown, source: PipelineSource<FastifyRequest>): Promise<Readable | undefined> {
+  const logger = pipelineFor(source, request).host.logger
+  // The declared length only describes the raw request (an earlier preParsing hook may have decoded it).
+  const length = payload === (request.raw as unknown) ? request.raw.headers['content-length'] : undefined
+  const runner = new RequestRunner(st.ex, streamSource(payload as Readable, () => request.raw.trailers), length)
+  st.runner = runner
+  const s = await start(st)
+  if (afterStart(request, reply, st, s)) return undefined
+  const body = new PushReadable()
+  runner.onLate = (r) => {
+    st.late = r
+  }
+  runner.pipe(body).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
+  return body
+}
+
+/** After the request phases of onRequest: on to Fastify (`done()`), or not when a reply went out. */
+function proceed(request: FastifyRequest, reply: FastifyReply, st: State, s: RequestStart | undefined, done: (err?: Error) => void): void {
+  let sent: FastifyReply | undefined
+  try {
+    sent = afterStart(request, reply, st, s)
+  } catch (err) {
+    return done(err as Error)
+  }
+  if (!sent) done()
 }
 
 /**
@@ -228,14 +272,21 @@ function underPrefix(request: FastifyRequest, prefix: string): boolean {
 }
 
 async function start(st: State): Promise<RequestStart | undefined> {
+  return startNow(st)
+}
+
+/** The request phases; the outcome at once when no plugin pauses. `undefined`: the client went away. */
+function startNow(st: State): Maybe<RequestStart | undefined> {
+  const aborted = (err: unknown) => {
+    if (!isAborted(err)) throw err
+    st.ex.abort()
+    return undefined
+  }
   try {
-    return await st.runner!.start()
+    const s = st.runner!.start()
+    return s instanceof Promise ? s.catch(aborted) : s
   } catch (err) {
-    if (isAborted(err)) {
-      st.ex.abort()
-      return undefined
-    }
-    throw err
+    return aborted(err)
   }
 }
 
@@ -282,7 +333,7 @@ function replyWith(reply: FastifyReply, headers: HeaderMap, body: Buffer): Buffe
 }
 
 /** Runs the response phases on the payload; resolves to the payload Fastify sends. */
-async function runResponse(request: FastifyRequest, reply: FastifyReply, st: State, payload: unknown): Promise<unknown> {
+function runResponse(request: FastifyRequest, reply: FastifyReply, st: State, payload: unknown): unknown {
   const head = request.raw.method === 'HEAD'
   let buf: Buffer | undefined
   let stream: Readable | undefined
@@ -298,9 +349,9 @@ async function runResponse(request: FastifyRequest, reply: FastifyReply, st: Sta
     stream?.resume()
     stream = undefined
   }
-  const pairs = outgoingPairs(reply.getHeaders())
+  const headers = responseHeaderMap(reply.statusCode, reply.getHeaders())
   // Fastify adds the length after onSend; the plugins see the response as it goes on the wire.
-  if (buf && !head && !pairs.some(([k]) => k === 'content-length')) pairs.push(['content-length', String(buf.byteLength)])
+  if (buf && !head && !headers.has('content-length')) headers.kv.push('content-length', String(buf.byteLength))
   let result: unknown = payload
   let out: PushReadable | undefined
   const target: ResponseOut = {
@@ -327,6 +378,7 @@ async function runResponse(request: FastifyRequest, reply: FastifyReply, st: Sta
   }
   const response = new ResponseRunner(st.ex, target, head)
   const eos = head || (stream === undefined && (buf === undefined || buf.byteLength === 0))
-  await feedResponse(response, reply.statusCode, pairs, eos, { buf, stream: stream as AsyncIterable<Buffer | string> | undefined })
+  const fed = feedResponse(response, headers, eos, { buf, stream: stream as AsyncIterable<Buffer | string> | undefined })
+  if (fed instanceof Promise) return fed.then(() => result)
   return result
 }

@@ -18,9 +18,12 @@ import { Readable } from 'node:stream'
 import type { Context, Middleware, Next } from 'koa'
 import type { HeaderMap } from '../../host/header-map.js'
 import type { PhaseResult } from '../../pipeline/exchange.js'
-import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, type ResponseOut } from '../node/flow.js'
-import { exchangeRequest, groupHeaders, outgoingPairs, requestHasBody } from '../node/headers.js'
-import { applyRequestHeaders, interceptRequestBody } from '../node/in-place.js'
+import type { Exchange } from '../../pipeline/exchange.js'
+import type { PluginPipeline } from '../../pipeline/pipeline.js'
+import { endWithResponse, feedResponse, frame, isAborted, PushReadable, RequestRunner, ResponseRunner, type Maybe, type RequestStart, type ResponseOut } from '../node/flow.js'
+import { fixedRoute, runsNoPlugin } from '../node/handle.js'
+import { groupHeaders, requestHasBody, responseHeaderMap, startExchange, type RouteInfo } from '../node/headers.js'
+import { applyRequestHeaders, interceptRequestBody, type InPlaceBody } from '../node/in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type ProxyWasmOptions as Options } from '../node/options.js'
 import { logHost } from '../node/response.js'
 import { pluginFailureOf } from '../node/plugin-errors.js'
@@ -59,68 +62,113 @@ export type ProxyWasmOptions = Options<Context>
  */
 export function proxyWasm(options: ProxyWasmOptions): Middleware {
   const source = checkPipeline(options?.pipeline, 'proxyWasm()')
-  return async function proxyWasmMiddleware(ctx: Context, next: Next): Promise<void> {
+  const fixed = fixedRoute(options)
+  // Not an async function: a request that no plugin pauses costs one promise (Koa's next()), not one per step.
+  return function proxyWasmMiddleware(ctx: Context, next: Next): Promise<void> | void {
     const pipeline = pipelineFor(source, ctx)
-    const logger = pipeline.host.logger
-    const req = ctx.req
-    const res = ctx.res
-    const ex = pipeline.exchange(exchangeRequest(req, routeFor(options, ctx)))
-    const hasBody = requestHasBody(req.headers)
-    const body = hasBody ? interceptRequestBody(req) : undefined
-    const runner = new RequestRunner(ex, body?.source, req.headers['content-length'])
-    const out = koaOut(ctx)
-    const response = new ResponseRunner(ex, out, ctx.method === 'HEAD')
-    endWithResponse(res, ex, runner)
+    const route = fixed ?? routeFor(options, ctx)
+    // No plugin for this request: nothing to run.
+    if (runsNoPlugin(pipeline, route)) return next()
+    return new KoaRun(ctx, pipeline, route, options.onPluginError === 'forward').start(next)
+  }
+}
 
-    let start
+/** One request through the middleware (a class rather than closures: it is made per request). */
+class KoaRun {
+  readonly ex: Exchange
+  readonly runner: RequestRunner
+  readonly response: ResponseRunner
+  readonly body: InPlaceBody | undefined
+  late: PhaseResult | undefined
+
+  constructor(
+    readonly ctx: Context,
+    readonly pipeline: PluginPipeline,
+    route: RouteInfo,
+    readonly forward: boolean,
+  ) {
+    const req = ctx.req
+    this.ex = startExchange(pipeline, req, route)
+    const hasBody = requestHasBody(req.headers)
+    this.body = hasBody ? interceptRequestBody(req) : undefined
+    this.runner = new RequestRunner(this.ex, this.body?.source, req.headers['content-length'])
+    this.response = new ResponseRunner(this.ex, koaOut(ctx), ctx.method === 'HEAD')
+    endWithResponse(ctx.res, this.ex, this.runner)
+  }
+
+  start(next: Next): Maybe<void> {
+    let s: Maybe<RequestStart>
     try {
-      start = await runner.start()
+      s = this.runner.start()
     } catch (err) {
-      if (isAborted(err)) {
-        ex.abort()
-        ctx.respond = false
-        return
-      }
-      throw err
+      return this.#startFailed(err)
     }
+    if (s instanceof Promise) return s.then((x) => this.#started(x, next), (err: unknown) => this.#startFailed(err))
+    return this.#started(s, next)
+  }
+
+  #startFailed(err: unknown): void {
+    if (!isAborted(err)) throw err
+    this.ex.abort()
+    this.ctx.respond = false
+  }
+
+  #started(start: RequestStart, next: Next): Maybe<void> {
+    const { ctx, ex, runner, body, response } = this
     if (start.kind === 'local') {
-      const failure = options.onPluginError === 'forward' ? pluginFailureOf(ex, start.response) : undefined
+      const failure = this.forward ? pluginFailureOf(ex, start.response) : undefined
       if (failure) ctx.throw(500, failure)
       return response.local(start.response)
     }
     if (start.kind === 'closed') return response.reset()
-    applyRequestHeaders(req, body?.readOnly ? start.headers : frame(start.headers, start.framing, runner.flow, { chunkedHeader: true }))
-    let late: PhaseResult | undefined
+    applyRequestHeaders(ctx.req, body?.readOnly ? start.headers : frame(start.headers, start.framing, runner.flow, { chunkedHeader: true }))
     if (body) {
       runner.onLate = (r) => {
-        late = r
+        this.late = r
       }
+      const logger = this.pipeline.host.logger
       runner.pipe(body.sink).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
     }
-
+    let downstream: Promise<void>
     try {
-      await next()
+      downstream = next()
     } catch (err) {
-      if (ctx.headerSent || !ctx.writable) throw err
-      koaError(ctx, err)
+      downstream = Promise.reject(err)
     }
+    return downstream.then(
+      () => this.#respond(),
+      (err: unknown) => {
+        if (ctx.headerSent || !ctx.writable) throw err
+        koaError(ctx, err)
+        return this.#respond()
+      },
+    )
+  }
+
+  #respond(): Maybe<void> {
+    const late = this.late
     if (late) {
       // A plugin answered from the request body while the app ran: its reply wins (Envoy resets
       // the upstream request and sends the local reply).
-      if (late.action === 'local' && late.localResponse) return response.local(late.localResponse)
-      return response.reset()
+      if (late.action === 'local' && late.localResponse) return this.response.local(late.localResponse)
+      return this.response.reset()
     }
+    const ctx = this.ctx
     if (ctx.respond === false || !ctx.writable) return
-    await runResponse(ctx, response)
+    return runResponse(ctx, this.response)
   }
 }
 
 /** Feeds `ctx.status`, the headers and `ctx.body` to the response phases; returns once the response is decided. */
-async function runResponse(ctx: Context, response: ResponseRunner): Promise<void> {
+function runResponse(ctx: Context, response: ResponseRunner): Maybe<void> {
+  const b: unknown = ctx.body
+  // A Blob is read first (the only body that needs a promise before the phases).
+  if (typeof Blob !== 'undefined' && b instanceof Blob && !EMPTY_STATUS.has(ctx.status) && ctx.method !== 'HEAD') {
+    return b.arrayBuffer().then((ab) => feedKoa(ctx, response, Buffer.from(ab), undefined))
+  }
   const status = ctx.status
   let buf: Buffer | undefined
   let stream: Readable | undefined
-  const b: unknown = ctx.body
   const head = ctx.method === 'HEAD'
   if (EMPTY_STATUS.has(status) || head) {
     // no body on the wire (Koa does not send one either)
@@ -135,18 +183,21 @@ async function runResponse(ctx: Context, response: ResponseRunner): Promise<void
   } else if (Buffer.isBuffer(b)) buf = b
   else if (typeof b === 'string') buf = Buffer.from(b)
   else if (b instanceof Readable || (typeof b === 'object' && typeof (b as { pipe?: unknown }).pipe === 'function')) stream = b as Readable
-  else if (typeof Blob !== 'undefined' && b instanceof Blob) buf = Buffer.from(await b.arrayBuffer())
   else if (typeof ReadableStream !== 'undefined' && b instanceof ReadableStream) stream = Readable.fromWeb(b as import('node:stream/web').ReadableStream)
   else if (typeof Response !== 'undefined' && b instanceof Response) stream = b.body ? Readable.fromWeb(b.body as import('node:stream/web').ReadableStream) : undefined
   else {
     buf = Buffer.from(JSON.stringify(b))
     ctx.length = buf.byteLength
   }
-  const pairs = outgoingPairs(ctx.res.getHeaders())
-  if (buf && !pairs.some(([k]) => k === 'content-length')) pairs.push(['content-length', String(buf.byteLength)])
+  return feedKoa(ctx, response, buf, stream)
+}
+
+function feedKoa(ctx: Context, response: ResponseRunner, buf: Buffer | undefined, stream: Readable | undefined): Maybe<void> {
+  const headers = responseHeaderMap(ctx.status, ctx.res.getHeaders())
+  if (buf && !headers.has('content-length')) headers.kv.push('content-length', String(buf.byteLength))
   const eos = stream === undefined && (buf === undefined || buf.byteLength === 0)
   // The rest of a streamed body flows after the middleware returned, while Koa pipes the result.
-  await feedResponse(response, status, pairs, eos, { buf, stream: stream as AsyncIterable<Buffer | string> | undefined })
+  return feedResponse(response, headers, eos, { buf, stream: stream as AsyncIterable<Buffer | string> | undefined })
 }
 
 /** Writes what the plugins released into the Koa context. */

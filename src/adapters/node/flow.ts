@@ -147,6 +147,15 @@ export type RequestStart =
   | { kind: 'closed' }
   | { kind: 'forward'; headers: HeaderMap; framing: Framing }
 
+/** The common outcome (a class: made per request). */
+class Forward {
+  readonly kind = 'forward' as const
+  constructor(
+    readonly headers: HeaderMap,
+    readonly framing: Framing,
+  ) {}
+}
+
 /**
  * Drives the request direction: headers, then as much body as the framing decision needs
  * ({@link RequestRunner.start}); then the rest of the body into a sink ({@link RequestRunner.pipe}).
@@ -178,10 +187,14 @@ export class RequestRunner {
    * comes back at once when no plugin pauses and no body is needed; errors may be thrown.
    */
   start(): Maybe<RequestStart> {
-    return andThen(this.#ex.direct.requestHeaders(this.#source === undefined), (r) => {
-      this.flow.take(r)
-      return this.#decide()
-    })
+    const r = this.#ex.direct.requestHeaders(this.#source === undefined)
+    if (r instanceof Promise) return r.then((x) => this.#started(x))
+    return this.#started(r)
+  }
+
+  #started(r: PhaseResult): Maybe<RequestStart> {
+    this.flow.take(r)
+    return this.#decide()
   }
 
   #decide(): Maybe<RequestStart> {
@@ -189,7 +202,7 @@ export class RequestRunner {
     const t = flow.terminal
     if (t) return t.action === 'local' && t.localResponse ? { kind: 'local', response: t.localResponse } : { kind: 'closed' }
     const framing = flow.framing()
-    if (framing) return { kind: 'forward', headers: flow.headers!, framing }
+    if (framing) return new Forward(flow.headers!, framing)
     // Everything went in and nothing framed it: the chain cannot release more without the outside.
     if (this.#eosFed || this.#stopped) return { kind: 'closed' }
     return this.#step().then(() => this.#decide())
@@ -287,9 +300,8 @@ export class ResponseRunner {
   readonly #bodyless: boolean
   #committed = false
   #done = false
-  #decided!: () => void
-  /** Resolves once the response is committed: headers decided, a local reply, or a reset. */
-  readonly decided: Promise<void>
+  #decided: Promise<void> | undefined
+  #resolveDecided: (() => void) | undefined
 
   /**
    * @param ex - the exchange
@@ -300,7 +312,25 @@ export class ResponseRunner {
     this.#ex = ex
     this.#out = out
     this.#bodyless = bodyless
-    this.decided = new Promise((resolve) => (this.#decided = resolve))
+  }
+
+  /** Resolves once the response is committed: headers decided, a local reply, or a reset. */
+  get decided(): Promise<void> {
+    if (this.#decided === undefined) {
+      if (this.#committed) this.#decided = Promise.resolve()
+      else this.#decided = new Promise((resolve) => (this.#resolveDecided = resolve))
+    }
+    return this.#decided
+  }
+
+  /** Marks the response committed (resolves {@link ResponseRunner.decided}). */
+  #commitNow(): void {
+    this.#committed = true
+    const r = this.#resolveDecided
+    if (r !== undefined) {
+      this.#resolveDecided = undefined
+      r()
+    }
   }
 
   /** Whether the response was written completely or reset. */
@@ -316,20 +346,31 @@ export class ResponseRunner {
   /** Feeds the response headers (settles at once when no plugin pauses; errors may be thrown). */
   headers(status: number, headers: HeadersInit, endOfStream: boolean): Maybe<void> {
     if (this.#done) return
-    return andThen(this.#ex.direct.responseHeaders(status, headers, endOfStream), (r) => this.#after(r))
+    return this.#then(this.#ex.direct.responseHeaders(status, headers, endOfStream))
+  }
+
+  /** {@link ResponseRunner.headers} with a map that starts with `:status` and is handed over (not copied). */
+  headersMap(map: HeaderMap, endOfStream: boolean): Maybe<void> {
+    if (this.#done) return
+    return this.#then(this.#ex.direct.responseHeadersMap(map, endOfStream))
   }
 
   /** Feeds a body chunk. */
   data(chunk: Buffer, endOfStream: boolean): Maybe<void> {
     if (this.#done) return
     this.flow.fed += chunk.byteLength
-    return andThen(this.#ex.direct.responseBody(chunk, endOfStream), (r) => this.#after(r))
+    return this.#then(this.#ex.direct.responseBody(chunk, endOfStream))
   }
 
   /** Feeds trailers (ends the response). */
   trailers(trailers: HeadersInit): Maybe<void> {
     if (this.#done) return
-    return andThen(this.#ex.direct.responseTrailers(trailers), (r) => this.#after(r))
+    return this.#then(this.#ex.direct.responseTrailers(trailers))
+  }
+
+  #then(r: PhaseResult | Promise<PhaseResult>): Maybe<void> {
+    if (r instanceof Promise) return r.then((x) => this.#after(x))
+    return this.#after(r)
   }
 
   /** Commits released headers now (`flushHeaders()`), unless the framing still needs the first body bytes. */
@@ -348,11 +389,9 @@ export class ResponseRunner {
     this.#done = true
     if (this.#committed) {
       this.#out.destroy()
-      this.#decided()
       return
     }
-    this.#committed = true
-    this.#decided()
+    this.#commitNow()
     return this.#out.full(response.headers, this.#bodyless ? EMPTY : response.body)
   }
 
@@ -360,8 +399,7 @@ export class ResponseRunner {
   reset(): void {
     if (this.#done) return
     this.#done = true
-    this.#committed = true
-    this.#decided()
+    this.#commitNow()
     this.#out.destroy()
   }
 
@@ -377,9 +415,8 @@ export class ResponseRunner {
       const framing = flow.framing()
       if (!framing) return
       if (framing === 'complete') {
-        this.#committed = true
         this.#done = true
-        this.#decided()
+        this.#commitNow()
         const pending = flow.drain()
         const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending)
         return this.#out.full(frame(flow.headers!, framing, flow, { bodyless: this.#bodyless }), body, flow.trailers)
@@ -412,8 +449,7 @@ export class ResponseRunner {
   #keptLength: number | undefined
 
   #commit(framing: Framing): void {
-    this.#committed = true
-    this.#decided()
+    this.#commitNow()
     const headers = frame(this.flow.headers!, framing, this.flow, { bodyless: this.#bodyless })
     if (framing === 'keep' && !this.#bodyless) this.#keptLength = declaredLength(headers.get('content-length'))
     this.#out.head(headers)
@@ -515,21 +551,35 @@ export function streamSource(stream: Readable, trailers?: () => HeadersInit | un
 export const NULL_SINK: ChunkSink = { write() {}, end() {}, fail() {} }
 
 /**
- * Feeds a response a framework produced (status, header pairs, then a buffer or a stream) to the
- * response phases. Resolves once the response is decided; the rest of a streamed body flows on in
- * the background (a failure there resets the response).
+ * Feeds a response a framework produced (a header map with `:status` first, then a buffer or a
+ * stream) to the response phases. Returns once the response is decided: at once when no plugin
+ * pauses and the body is a buffer, else a promise; the rest of a streamed body flows on in the
+ * background (a failure there resets the response).
  * @param eos - the response has no body (also true for a HEAD request)
  * @internal
  */
-export async function feedResponse(
+export function feedResponse(
   response: ResponseRunner,
-  status: number,
-  headers: HeadersInit,
+  headers: HeaderMap,
   eos: boolean,
   body: { buf?: Buffer | undefined; stream?: AsyncIterable<Buffer | string> | undefined },
-): Promise<void> {
+): Maybe<void> {
+  let first: Maybe<void>
+  try {
+    first = response.headersMap(headers, eos)
+    if (!(first instanceof Promise) && body.stream === undefined) {
+      if (eos || !body.buf) return
+      const second = response.data(body.buf, true)
+      return second instanceof Promise ? decidedBy(response, second) : undefined
+    }
+  } catch (err) {
+    response.reset()
+    // The client went away while the response phase ran: nothing is left to send.
+    if (!isAborted(err)) throw err
+    return
+  }
   const pump = (async () => {
-    await response.headers(status, headers, eos)
+    await first
     if (eos) return
     if (body.buf) return response.data(body.buf, true)
     for await (const chunk of body.stream!) {
@@ -538,6 +588,11 @@ export async function feedResponse(
     }
     await response.data(EMPTY, true)
   })()
+  return decidedBy(response, pump)
+}
+
+/** Resolves once `response` is decided or `pump` settled; a failure of `pump` resets the response. */
+async function decidedBy(response: ResponseRunner, pump: Promise<void>): Promise<void> {
   pump.catch(() => response.reset())
   try {
     await Promise.race([response.decided, pump])

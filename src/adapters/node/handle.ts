@@ -5,11 +5,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { PluginPipeline } from '../../pipeline/pipeline.js'
+import type { Exchange } from '../../pipeline/exchange.js'
 import { endWithResponse, frame, isAborted, RequestRunner, type RequestStart, type ResponseRunner } from './flow.js'
-import { exchangeRequest, requestHasBody, type RouteInfo } from './headers.js'
-import { applyRequestHeaders, interceptRequestBody } from './in-place.js'
+import { requestHasBody, startExchange, type RouteInfo } from './headers.js'
+import { applyRequestHeaders, interceptRequestBody, type InPlaceBody } from './in-place.js'
 import { checkPipeline, pipelineFor, routeFor, type PipelineSource, type ProxyWasmOptions, type RouteOptions } from './options.js'
-import { interceptResponse, logHost, releaseResponse } from './response.js'
+import { interceptResponse, logHost, releaseResponse, retireResponse } from './response.js'
 import { pluginFailureOf } from './plugin-errors.js'
 import type { PluginFailureError } from '../../errors.js'
 
@@ -44,40 +45,63 @@ export interface InPlaceHooks {
 }
 
 /**
- * Runs one request through `pipeline` in place: request phases before `hooks.proceed()` (method,
- * url, headers and body of `req` changed as the plugins left them), response phases on whatever is
- * written to `res`, `ex.done()` when the response finished and `ex.abort()` when the client went away.
- * @internal
+ * One request run in place (a class rather than closures: it is made per request). Ends the
+ * exchange with the response: `done()` once `res` finished, `abort()` when it closed before.
  */
-export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: ServerResponse, route: RouteInfo, hooks: InPlaceHooks): void {
-  const prefix = hooks.prefix ?? ''
-  const info = exchangeRequest(req, route)
-  if (prefix) info.path = prefix + (info.path === '/' ? '' : info.path)
-  const ex = pipeline.exchange(info)
-  const logger = pipeline.host.logger
-  const hasBody = requestHasBody(req.headers)
-  const body = hasBody ? interceptRequestBody(req) : undefined
-  const runner = new RequestRunner(ex, body?.source, req.headers['content-length'])
-  const response: ResponseRunner = interceptResponse(res, ex, { bodyless: req.method === 'HEAD', logger, lateReplies: hasBody })
-  const headersBefore = ex.requestHeadersMap.version
-  endWithResponse(res, ex, runner)
-  const failed = (err: Error) => {
+class InPlaceRun {
+  readonly ex: Exchange
+  readonly runner: RequestRunner
+  response!: ResponseRunner
+  #finished = false
+
+  constructor(
+    readonly pipeline: PluginPipeline,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly hooks: InPlaceHooks,
+    readonly body: InPlaceBody | undefined,
+    route: RouteInfo,
+  ) {
+    const prefix = hooks.prefix ?? ''
+    this.ex = startExchange(pipeline, req, route, prefix)
+    this.runner = new RequestRunner(this.ex, body?.source, req.headers['content-length'])
+  }
+
+  /** `res` emitted `finish`. */
+  finished(): void {
+    this.#finished = true
+    this.runner.stop()
+    this.ex.done()
+  }
+
+  /** `res` emitted `close`. */
+  closed(): void {
+    if (this.#finished) return
+    this.runner.stop()
+    this.ex.abort()
+  }
+
+  failed(err: Error): void {
     if (isAborted(err)) {
-      ex.abort()
+      this.ex.abort()
       return
     }
-    hooks.fail(err)
+    this.hooks.fail(err)
   }
-  const started = (s: RequestStart) => {
+
+  started(s: RequestStart, headersBefore: number): void {
+    const { ex, runner, body, req, res } = this
+    const response = this.response
     if (s.kind === 'local') {
-      const failure = hooks.pluginError && pluginFailureOf(ex, s.response)
+      const failure = this.hooks.pluginError && pluginFailureOf(ex, s.response)
       if (failure) {
         releaseResponse(res)
-        return hooks.pluginError!(failure)
+        return this.hooks.pluginError!(failure)
       }
       return void response.local(s.response)
     }
     if (s.kind === 'closed') return response.reset()
+    const prefix = this.hooks.prefix ?? ''
     // Headers no plugin touched stay as Node parsed them (nothing to rebuild).
     if (body || prefix || ex.requestHeadersMap.version !== headersBefore) {
       applyRequestHeaders(req, body?.readOnly ? s.headers : frame(s.headers, s.framing, runner.flow, { chunkedHeader: true }), prefix)
@@ -89,17 +113,53 @@ export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: 
         if (r.action === 'local' && r.localResponse) void response.local(r.localResponse)
         else response.reset()
       }
+      const logger = this.pipeline.host.logger
       runner.pipe(body.sink).catch((err: Error) => logHost(logger, 'error', `request body failed: ${err.message}`))
     }
-    hooks.proceed()
+    this.hooks.proceed()
+  }
+}
+
+/** Runs registered by response, for the listeners below (one function for every response, no closure each). */
+const runs = new WeakMap<ServerResponse, InPlaceRun>()
+function onFinish(this: ServerResponse): void {
+  runs.get(this)?.finished()
+}
+function onClose(this: ServerResponse): void {
+  const run = runs.get(this)
+  if (run === undefined) return
+  runs.delete(this)
+  run.closed()
+  retireResponse(this)
+}
+
+/**
+ * Runs one request through `pipeline` in place: request phases before `hooks.proceed()` (method,
+ * url, headers and body of `req` changed as the plugins left them), response phases on whatever is
+ * written to `res`, `ex.done()` when the response finished and `ex.abort()` when the client went away.
+ * @internal
+ */
+export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: ServerResponse, route: RouteInfo, hooks: InPlaceHooks): void {
+  const hasBody = requestHasBody(req.headers)
+  const run = new InPlaceRun(pipeline, req, res, hooks, hasBody ? interceptRequestBody(req) : undefined, route)
+  const ex = run.ex
+  run.response = interceptResponse(res, ex, { bodyless: req.method === 'HEAD', logger: pipeline.host.logger, lateReplies: hasBody })
+  const headersBefore = ex.requestHeadersMap.version
+  if (runs.has(res)) {
+    // A second pipeline on this response (nested middleware): listeners of its own.
+    endWithResponse(res, ex, run.runner)
+  } else {
+    runs.set(res, run)
+    res.on('finish', onFinish)
+    res.on('close', onClose)
   }
   // Without a pausing plugin the handler runs in this very tick (no promise in between).
   try {
-    const s = runner.start()
-    if (s instanceof Promise) s.then(started).catch(failed)
-    else started(s)
+    const s = run.runner.start()
+    if (s instanceof Promise) s.then((x) => run.started(x, headersBefore)).catch((err: Error) => run.failed(err))
+    else run.started(s, headersBefore)
   } catch (err) {
-    failed(err as Error)
+    run.failed(err as Error)
   }
 }
 
@@ -132,20 +192,65 @@ export function runInPlace(pipeline: PluginPipeline, req: IncomingMessage, res: 
  */
 export function handle(pipeline: PipelineSource<IncomingMessage>, handler: NodeHandler, options: HandleOptions = {}): NodeHandler {
   const source = checkPipeline(pipeline, 'handle()')
+  const fixed = fixedRoute(options)
   return (req, res) => {
     const p = pipelineFor(source, req)
-    runInPlace(p, req, res, routeFor(options, req), {
-      proceed: () => handler(req, res),
-      fail: (err) => {
-        logHost(p.host.logger, 'error', `proxy-wasm-host: ${err.message}`)
-        if (!res.headersSent) {
-          res.statusCode = 500
-          res.setHeader('content-type', 'text/plain')
-          res.end('proxy-wasm-host: internal error')
-        } else res.destroy(err)
-      },
-    })
+    const route = fixed ?? routeFor(options, req)
+    // No plugin for this request: nothing to run, the handler gets the request as it is.
+    if (runsNoPlugin(p, route)) return handler(req, res)
+    runInPlace(p, req, res, route, new HandlerHooks(handler, req, res, p))
   }
+}
+
+/** {@link InPlaceHooks} of {@link handle}. */
+class HandlerHooks implements InPlaceHooks {
+  constructor(
+    readonly handler: NodeHandler,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly pipeline: PluginPipeline,
+  ) {}
+
+  proceed(): void {
+    this.handler(this.req, this.res)
+  }
+
+  fail(err: Error): void {
+    const res = this.res
+    logHost(this.pipeline.host.logger, 'error', `proxy-wasm-host: ${err.message}`)
+    if (!res.headersSent) {
+      res.statusCode = 500
+      res.setHeader('content-type', 'text/plain')
+      res.end('proxy-wasm-host: internal error')
+    } else res.destroy(err)
+  }
+}
+
+/** {@link InPlaceHooks} of connect-style middleware. */
+class NextHooks implements InPlaceHooks {
+  pluginError: ((err: PluginFailureError) => void) | undefined
+  constructor(
+    readonly next: (err?: unknown) => void,
+    readonly prefix: string,
+  ) {}
+
+  proceed(): void {
+    this.next()
+  }
+
+  fail(err: Error): void {
+    this.next(err)
+  }
+}
+
+/** The route of every request when `options` has no `match` (computed once). @internal */
+export function fixedRoute<Req>(options: RouteOptions<Req>): RouteInfo | undefined {
+  return options.match ? undefined : routeFor(options, undefined as unknown as Req)
+}
+
+/** Whether no plugin runs for a request on `route` (a second copy of the library: assume some do). @internal */
+export function runsNoPlugin(pipeline: PluginPipeline, route: RouteInfo): boolean {
+  return typeof pipeline.runsNoPlugin === 'function' && pipeline.runsNoPlugin(route.route, route.service)
 }
 
 /**
@@ -173,6 +278,7 @@ export type ConnectMiddleware = (req: IncomingMessage, res: ServerResponse, next
  */
 export function proxyWasm(options: ProxyWasmOptions<IncomingMessage>): ConnectMiddleware {
   const source = checkPipeline(options?.pipeline, 'proxyWasm()')
+  const fixed = fixedRoute(options)
   return (req, res, next) => {
     let p: PluginPipeline
     try {
@@ -181,9 +287,11 @@ export function proxyWasm(options: ProxyWasmOptions<IncomingMessage>): ConnectMi
       next(err)
       return
     }
+    const route = fixed ?? routeFor(options, req)
+    if (runsNoPlugin(p, route)) return next()
     const prefix = (req as { baseUrl?: string }).baseUrl ?? ''
-    const hooks: InPlaceHooks = { proceed: () => next(), fail: (err) => next(err), prefix }
+    const hooks = new NextHooks(next, prefix)
     if (options.onPluginError === 'forward') hooks.pluginError = (err) => next(err)
-    runInPlace(p, req, res, routeFor(options, req), hooks)
+    runInPlace(p, req, res, route, hooks)
   }
 }

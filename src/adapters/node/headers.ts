@@ -3,10 +3,11 @@
  * a {@link PluginPipeline} needs. @internal
  * @module
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { HeaderMap } from '../../host/header-map.js'
-import type { ExchangeRequest } from '../../pipeline/pipeline.js'
+import type { Exchange } from '../../pipeline/exchange.js'
+import type { ExchangeRequest, PluginPipeline } from '../../pipeline/pipeline.js'
 import { socketTls } from './tls.js'
 
 /**
@@ -84,9 +85,23 @@ export function outgoingPairs(headers: OutgoingHttpHeaders | Record<string, unkn
   return out
 }
 
-/** The response headers a handler set so far, `:status` first. @internal */
-export function responseHeaderMap(res: ServerResponse): HeaderMap {
-  return new HeaderMap(outgoingPairs(res.getHeaders()))
+/**
+ * A response header map from `status` and a header record (`res.getHeaders()`, a Fastify reply's
+ * headers): `:status` first, names lower-cased, arrays as repeated entries.
+ * @internal
+ */
+export function responseHeaderMap(status: number, headers: OutgoingHttpHeaders | Record<string, unknown>): HeaderMap {
+  const kv = [':status', String(status)]
+  const keys = Object.keys(headers)
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    const v = headers[k]
+    if (v === undefined || v === null) continue
+    const key = k.toLowerCase()
+    if (Array.isArray(v)) for (const x of v) kv.push(key, String(x))
+    else kv.push(key, String(v))
+  }
+  return HeaderMap.fromFlat(kv)
 }
 
 /** Whether a request carries a body, from its framing headers. @internal */
@@ -118,6 +133,40 @@ export interface RouteInfo {
  * @internal
  */
 export function exchangeRequest(req: IncomingMessage, route: RouteInfo, extra?: Array<[string, string]>): ExchangeRequest {
+  const r = requestInfo(req, route)
+  const headers = rawPairs(req.rawHeaders)
+  if (extra) headers.push(...extra)
+  r.headers = HeaderMap.fromPairs(headers) // already lower-cased: no second copy
+  return r
+}
+
+/**
+ * Starts the exchange of a Node request: the request header map is built once, straight from
+ * `req.rawHeaders` (pseudo-headers first, names lower-cased), without the intermediate copies of
+ * {@link PluginPipeline.exchange}.
+ * @param prefix - a mount path Express removed from `req.url`: the plugins see the full path
+ * @internal
+ */
+export function startExchange(pipeline: PluginPipeline, req: IncomingMessage, route: RouteInfo, prefix = ''): Exchange {
+  const r = requestInfo(req, route)
+  if (prefix) r.path = prefix + (r.path === '/' ? '' : r.path)
+  // A second copy of the library has no exchangeWith.
+  if (typeof pipeline.exchangeWith !== 'function') {
+    r.headers = HeaderMap.fromPairs(rawPairs(req.rawHeaders))
+    return pipeline.exchange(r)
+  }
+  const raw = req.rawHeaders
+  const kv = [':method', r.method!, ':scheme', r.scheme!, ':authority', r.authority ?? '', ':path', r.path!]
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase()
+    if (k === 'host' || k.charCodeAt(0) === 58 /* ':' */) continue
+    kv.push(k, raw[i + 1]!)
+  }
+  return pipeline.exchangeWith(HeaderMap.fromFlat(kv), r)
+}
+
+/** The request line, addresses and route of a Node request (no headers). */
+function requestInfo(req: IncomingMessage, route: RouteInfo): ExchangeRequest {
   let path = req.url ?? '/'
   let authority = req.headers.host ?? (req.headers[':authority'] as string | undefined)
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
@@ -130,15 +179,11 @@ export function exchangeRequest(req: IncomingMessage, route: RouteInfo, extra?: 
     }
   }
   const socket = req.socket as (TLSSocket & { encrypted?: boolean }) | undefined
-  const headers = rawPairs(req.rawHeaders)
-  if (extra) headers.push(...extra)
   const r: ExchangeRequest = {
     method: req.method ?? 'GET',
     path,
     scheme: socket?.encrypted ? 'https' : 'http',
-    headers: HeaderMap.fromPairs(headers), // already lower-cased: no second copy
-
-    protocol: `HTTP/${req.httpVersion}`,
+    protocol: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
   }
   if (authority !== undefined) r.authority = authority
   if (socket?.remoteAddress) r.remoteAddress = socket.remoteAddress

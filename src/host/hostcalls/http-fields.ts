@@ -50,6 +50,8 @@ function readMap(ctx: ContextBase | undefined, type: number): HeaderMap | undefi
   return ctx?.plugin.calloutMap(ctx, type)
 }
 
+const NO_ENTRIES: readonly string[] = []
+
 /** @internal */
 export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
   const mem = vm.memory
@@ -76,7 +78,7 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
     proxy_get_header_map_pairs: (type: number, ptrPtr: number, sizePtr: number) => {
       const map = readMap(vm.effective, type >>> 0)
       if (map === null) return WasmResult.BadArgument
-      return vm.copyPairsOut(map?.pairs ?? [], ptrPtr, sizePtr)
+      return vm.copyFlatPairsOut(map?.kv ?? NO_ENTRIES, ptrPtr, sizePtr)
     },
     proxy_set_header_map_pairs: (type: number, ptr: number, size: number) => {
       const bytes = mem.view(ptr, size)
@@ -126,7 +128,8 @@ export function httpFieldsHostcalls(vm: WasmVm): Record<string, Hostcall> {
       const ref = headerMap(vm.effective, type >>> 0)
       if (!ref?.map) return WasmResult.BadArgument
       let n = 0
-      for (const [k, v] of ref.map.pairs) n += k.length + v.length
+      const kv = ref.map.kv
+      for (let i = 0; i < kv.length; i++) n += kv[i]!.length
       return mem.setU32(sizePtr, n) ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
     },
   }

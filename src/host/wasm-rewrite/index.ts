@@ -9,3 +9,4 @@ export { copyExpr, emitSnippet, type ExprEdits, type FuncRemap, type Snippet } f
 export { WasmModule, type ExportEntry, type FuncType, type ImportEntry, type MemoryLimits, type ValType } from './module.js'
 export { FUEL_IMPORT, fuelPass, memoryCapPass } from './passes.js'
 export { rewriteModule, type RewriteContext, type RewritePass } from './rewrite.js'
+export { SNAPSHOT_GLOBAL_PREFIX, snapshotExportsPass, type SnapshotLayout } from './snapshot.js'
