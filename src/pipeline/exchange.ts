@@ -439,7 +439,7 @@ export class Exchange {
     return this.#stirred() ? this.#handOver(d) : undefined
   }
 
-  /** A body chunk through every plugin that continues without buffering (see {@link Exchange.#walkHeaders}). */
+  /** A body chunk through every plugin that continues without buffering (as `#walkHeaders` does headers). */
   #walkBody(d: Dir, ev: Ev & { t: 'd' }): Waiter | undefined {
     const slots = d.slots
     const cb = d.req ? Callback.RequestBody : Callback.ResponseBody
