@@ -30,6 +30,8 @@ export const Callback = {
   Log: 5,
   Done: 6,
   Delete: 7,
+  RequestBody: 8,
+  ResponseBody: 9,
 } as const
 
 /** The export name of a callback given as a name or a {@link Callback} index. @internal */
@@ -47,6 +49,8 @@ const CALLBACK_NAMES = [
   'proxy_on_log',
   'proxy_on_done',
   'proxy_on_delete',
+  'proxy_on_request_body',
+  'proxy_on_response_body',
 ] as const
 
 /** @internal */

@@ -347,11 +347,163 @@ export class Exchange {
       this.#s.http.requestComplete = true
       this.#s.http.endMs = this.#s.http.clock.now()
     }
+    if (ev.t !== 't' && this.#straight() && !(ev.t === 'd' && ev.eos && this.#trailersCreated(d))) return this.#walk(d, ev)
     const w = this.#enqueue(d)
     if (d.slots.length) d.slots[0]!.enqueue(ev)
     else this.#emit(d, -1, ev)
     this.#pump()
     return this.#result(w)
+  }
+
+  /**
+   * Whether a phase may walk the plugins straight (ADR 0024): nothing waits, nothing is queued or
+   * pending, no sink and no diagnostics subscriber; the walk hands over to the general machinery
+   * at the first plugin that does anything but continue.
+   */
+  #straight(): boolean {
+    return this.#s.sink === undefined && !this.#pumping && !this.#inLocal && this.#localPending === undefined &&
+      this.#timer === undefined && this.#req.waiters.length === 0 && this.#res.waiters.length === 0 &&
+      (this.#notified === undefined || this.#notified.size === 0) && !actionChannel.hasSubscribers
+  }
+
+  /** The straight walk of headers or a body chunk; the phase result. */
+  #walk(d: Dir, ev: Ev): PhaseResult | Promise<PhaseResult> {
+    let w: Waiter | undefined
+    this.#pumping = true
+    this.#again = false
+    try {
+      w = ev.t === 'h' ? this.#walkHeaders(d, ev) : this.#walkBody(d, ev as Ev & { t: 'd' })
+    } finally {
+      this.#pumping = false
+    }
+    if (w !== undefined) return this.#result(w)
+    const out = d.out
+    const result = new Result('continue', out.body, out.end)
+    result.headers = out.headers
+    result.trailers = out.trailers
+    d.out = new Out()
+    return result
+  }
+
+  /** Whether a plugin created trailers in direction `d` that have not been sent on yet (they follow the last data). */
+  #trailersCreated(d: Dir): boolean {
+    const http = this.#s.http
+    return d.req ? http.requestTrailers !== undefined && !this.#hadRequestTrailers : http.responseTrailers !== undefined && !this.#hadResponseTrailers
+  }
+
+  /** Whether a plugin call left work for the general machinery (a notification, a pump request). */
+  #stirred(): boolean {
+    return this.#again || (this.#notified !== undefined && this.#notified.size !== 0)
+  }
+
+  /** Headers through every plugin that continues; at the first that does not, the waiter of the general path. */
+  #walkHeaders(d: Dir, ev: Ev): Waiter | undefined {
+    const slots = d.slots
+    const http = this.#s.http
+    const cb = d.req ? Callback.RequestHeaders : Callback.ResponseHeaders
+    const eos = ev.t === 'h' && ev.eos
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!
+      const ctx = slot.ctx
+      if (slot.skip || ctx === undefined) continue
+      if (slot.headers !== 'pending' || slot.queued !== 0) {
+        slot.enqueue(ev)
+        return this.#handOver(d)
+      }
+      slot.headersEos = eos
+      slot.sawEos = eos
+      let r = 0
+      if (!ctx.created || ctx.vm.callbacks[cb] !== undefined) {
+        try {
+          r = slot.plugin.callStream(ctx, cb, 0, (d.req ? http.requestHeaders : http.responseHeaders!).size, eos ? 1 : 0)
+        } catch (err) {
+          const w = this.#enqueue(d)
+          this.#callFailed(d, i, cb, err as PluginFailureError)
+          return this.#handOver(d, w)
+        }
+        if (ctx.localResponse !== undefined || ctx.closeRequested || this.#stirred()) {
+          const w = this.#enqueue(d)
+          const o = this.#outcome(ctx, cb, r)
+          if (o !== undefined) this.#headersAction(d, i, slot, ev, o)
+          return this.#handOver(d, w)
+        }
+      }
+      if (r !== HeaderAction.Continue && r !== HeaderAction.ContinueAndEndStream) {
+        const w = this.#enqueue(d)
+        this.#headersAction(d, i, slot, ev, r)
+        return this.#handOver(d, w)
+      }
+      slot.headers = 'passed'
+    }
+    this.#emit(d, slots.length - 1, ev)
+    return this.#stirred() ? this.#handOver(d) : undefined
+  }
+
+  /** A body chunk through every plugin that continues without buffering (as `#walkHeaders` does headers). */
+  #walkBody(d: Dir, ev: Ev & { t: 'd' }): Waiter | undefined {
+    const slots = d.slots
+    const cb = d.req ? Callback.RequestBody : Callback.ResponseBody
+    const eos = ev.eos
+    let chunk = ev.chunk
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!
+      const ctx = slot.ctx
+      if (slot.skip || ctx === undefined) continue
+      if (slot.headers !== 'passed' || slot.buffering || slot.trailersHeld || slot.queued !== 0) {
+        slot.enqueue(chunk === ev.chunk ? ev : { t: 'd', chunk, eos })
+        return this.#handOver(d)
+      }
+      if (eos) slot.sawEos = true
+      if (!ctx.created || ctx.vm.callbacks[cb] !== undefined) {
+        if (d.req) ctx.requestBody = chunk
+        else ctx.responseBody = chunk
+        let r: number
+        try {
+          r = slot.plugin.callStream(ctx, cb, 0, chunk.byteLength, eos ? 1 : 0)
+        } catch (err) {
+          if (d.req) ctx.requestBody = undefined
+          else ctx.responseBody = undefined
+          const w = this.#enqueue(d)
+          this.#callFailed(d, i, cb, err as PluginFailureError)
+          return this.#handOver(d, w)
+        }
+        const after = (d.req ? ctx.requestBody : ctx.responseBody) ?? EMPTY
+        if (d.req) ctx.requestBody = undefined
+        else ctx.responseBody = undefined
+        if (r !== DataAction.Continue || (eos && this.#trailersCreated(d)) || ctx.localResponse !== undefined || ctx.closeRequested || this.#stirred()) {
+          const w = this.#enqueue(d)
+          const o = this.#outcome(ctx, cb, r)
+          if (o !== undefined) this.#bodyAction(d, i, slot, eos, o, after)
+          return this.#handOver(d, w)
+        }
+        chunk = after
+      }
+      if (slot.bufferedLen !== 0) {
+        slot.buffered = []
+        slot.bufferedLen = 0
+      }
+    }
+    this.#emit(d, slots.length - 1, chunk === ev.chunk ? ev : { t: 'd', chunk, eos })
+    return this.#stirred() ? this.#handOver(d) : undefined
+  }
+
+  /**
+   * Hands a straight walk over to the general machinery: the rest of the pump's first round from
+   * where the walk stopped (earlier plugins hold nothing), then its usual rounds. Runs while
+   * `#pumping` is set.
+   */
+  #handOver(d: Dir, w: Waiter = this.#enqueue(d)): Waiter {
+    this.#run(d)
+    if (d.req) this.#run(this.#res)
+    if (this.#localPending) this.#startLocal()
+    while (this.#stirred()) {
+      this.#again = false
+      this.#drainNotifications()
+      this.#run(this.#req)
+      this.#run(this.#res)
+      if (this.#localPending) this.#startLocal()
+    }
+    return w
   }
 
   /** Registers a phase call waiting on direction `d`. */
@@ -459,17 +611,7 @@ export class Exchange {
       slot.sawEos = ev.eos
       const n = (d.req ? http.requestHeaders : http.responseHeaders!).size
       const r = this.#call(d, i, d.req ? Callback.RequestHeaders : Callback.ResponseHeaders, n, ev.eos ? 1 : 0)
-      if (r === undefined) return
-      if (r === HeaderAction.Continue || r === HeaderAction.ContinueAndEndStream) {
-        slot.headers = 'passed'
-        this.#emit(d, i, ev)
-      } else if (r === HeaderAction.StopIteration && (ctx.plugin.abi === '0.2.100' || this.#s.allowHeaderStopIteration)) {
-        // Higress 0.2.100: a real StopIteration; body chunks keep coming to this plugin.
-        slot.headers = 'stopSingle'
-      } else {
-        // 1 (other ABIs), 3, 4 and anything larger: StopAllIteration (§3.3).
-        slot.headers = 'stopAll'
-      }
+      if (r !== undefined) this.#headersAction(d, i, slot, ev, r)
       return
     }
     if (ev.t === 'd') {
@@ -478,30 +620,11 @@ export class Exchange {
       const body = slot.buffering ? this.#append(slot, ev.chunk) : ev.chunk
       if (d.req) ctx.requestBody = body
       else ctx.responseBody = body
-      const r = this.#call(d, i, d.req ? 'proxy_on_request_body' : 'proxy_on_response_body', body.byteLength, ev.eos ? 1 : 0)
+      const r = this.#call(d, i, d.req ? Callback.RequestBody : Callback.ResponseBody, body.byteLength, ev.eos ? 1 : 0)
       const after = (d.req ? ctx.requestBody : ctx.responseBody) ?? EMPTY
       if (d.req) ctx.requestBody = undefined
       else ctx.responseBody = undefined
-      if (r === undefined) return
-      if (r === DataAction.Continue) {
-        slot.buffering = false
-        slot.buffered = []
-        slot.bufferedLen = 0
-        this.#release(d, i, { t: 'd', chunk: after, eos: ev.eos })
-      } else if (r === DataAction.StopIterationAndBuffer || r === DataAction.StopIterationAndWatermark) {
-        slot.buffering = true
-        slot.buffered = [after]
-        slot.bufferedLen = after.byteLength
-        slot.bufferedEos = ev.eos
-        this.#checkLimit(d, slot)
-      } else {
-        // StopIterationNoBuffer: the chunk is dropped. At end of stream an empty last chunk still
-        // goes on so that the stream can finish (the data may have been re-injected by then).
-        slot.buffering = false
-        slot.buffered = []
-        slot.bufferedLen = 0
-        if (ev.eos) this.#release(d, i, { t: 'd', chunk: EMPTY, eos: true })
-      }
+      if (r !== undefined) this.#bodyAction(d, i, slot, ev.eos, r, after)
       return
     }
     // trailers
@@ -517,6 +640,43 @@ export class Exchange {
     else slot.trailersHeld = true
   }
 
+  /** What headers callback result `r` of plugin `i` means for headers event `ev` (§3.3). */
+  #headersAction(d: Dir, i: number, slot: Slot, ev: Ev, r: number): void {
+    if (r === HeaderAction.Continue || r === HeaderAction.ContinueAndEndStream) {
+      slot.headers = 'passed'
+      this.#emit(d, i, ev)
+    } else if (r === HeaderAction.StopIteration && (slot.plugin.abi === '0.2.100' || this.#s.allowHeaderStopIteration)) {
+      // Higress 0.2.100: a real StopIteration; body chunks keep coming to this plugin.
+      slot.headers = 'stopSingle'
+    } else {
+      // 1 (other ABIs), 3, 4 and anything larger: StopAllIteration (§3.3).
+      slot.headers = 'stopAll'
+    }
+  }
+
+  /** What body callback result `r` of plugin `i` means; `after` is the body as the plugin left it. */
+  #bodyAction(d: Dir, i: number, slot: Slot, eos: boolean, r: number, after: Buffer): void {
+    if (r === DataAction.Continue) {
+      slot.buffering = false
+      slot.buffered = []
+      slot.bufferedLen = 0
+      this.#release(d, i, { t: 'd', chunk: after, eos })
+    } else if (r === DataAction.StopIterationAndBuffer || r === DataAction.StopIterationAndWatermark) {
+      slot.buffering = true
+      slot.buffered = [after]
+      slot.bufferedLen = after.byteLength
+      slot.bufferedEos = eos
+      this.#checkLimit(d, slot)
+    } else {
+      // StopIterationNoBuffer: the chunk is dropped. At end of stream an empty last chunk still
+      // goes on so that the stream can finish (the data may have been re-injected by then).
+      slot.buffering = false
+      slot.buffered = []
+      slot.bufferedLen = 0
+      if (eos) this.#release(d, i, { t: 'd', chunk: EMPTY, eos: true })
+    }
+  }
+
   /**
    * Calls a stream callback (export name or {@link Callback} index); `undefined` when the stream
    * took another path (local reply, close, failure).
@@ -530,10 +690,19 @@ export class Exchange {
     try {
       r = slot.plugin.callStream(ctx, callback, 0, a, b)
     } catch (err) {
-      if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'failed', (err as PluginFailureError).code)
-      this.#onFailure(d, i, err as PluginFailureError)
+      this.#callFailed(d, i, callback, err as PluginFailureError)
       return undefined
     }
+    return this.#outcome(ctx, callback, r)
+  }
+
+  #callFailed(d: Dir, i: number, callback: string | number, err: PluginFailureError): void {
+    if (actionChannel.hasSubscribers) publishAction(d.slots[i]!.ctx!, callbackName(callback), 'failed', err.code)
+    this.#onFailure(d, i, err)
+  }
+
+  /** Acts on what a callback asked for (local reply, close); `r`, or `undefined` when the stream took another path. */
+  #outcome(ctx: StreamContext, callback: string | number, r: number): number | undefined {
     if (ctx.localResponse) {
       if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'local_response', ctx.localResponse.status)
       this.#onLocal(ctx)
@@ -548,7 +717,6 @@ export class Exchange {
     if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), actionOf(callbackName(callback), r))
     return r
   }
-
   /** Passes data on from plugin `i`, releasing held headers first (StopIteration → Continue from body). */
   #release(d: Dir, i: number, ev: Ev): void {
     const slot = d.slots[i]!
