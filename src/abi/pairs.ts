@@ -9,36 +9,7 @@ import { PAIRS_MAX_BYTES, PAIRS_MAX_COUNT } from './limits.js'
 /** A header name and value, both latin1 strings. */
 export type HeaderPair = [name: string, value: string]
 
-/** Bytes needed to serialize `pairs`. */
-export function pairsSize(pairs: readonly HeaderPair[]): number {
-  let size = 4
-  for (const [k, v] of pairs) size += 10 + k.length + v.length
-  return size
-}
-
-/** Serializes `pairs` into `out` at `offset` (which must have {@link pairsSize} bytes free). */
-export function writePairs(pairs: readonly HeaderPair[], out: Uint8Array, offset = 0): void {
-  const dv = new DataView(out.buffer, out.byteOffset + offset)
-  const n = pairs.length
-  dv.setUint32(0, n, true)
-  let p = 4 + 8 * n
-  for (let i = 0; i < n; i++) {
-    const [k, v] = pairs[i]!
-    dv.setUint32(4 + 8 * i, k.length, true)
-    dv.setUint32(8 + 8 * i, v.length, true)
-    p = writeLatin1(k, out, offset + p) - offset
-    out[offset + p++] = 0
-    p = writeLatin1(v, out, offset + p) - offset
-    out[offset + p++] = 0
-  }
-}
-
-function writeLatin1(s: string, out: Uint8Array, at: number): number {
-  for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i) & 0xff
-  return at
-}
-
-/** Bytes needed to serialize a flat `[name, value, …]` list ({@link pairsSize} of the same entries). */
+/** Bytes needed to serialize a flat `[name, value, …]` list. */
 export function pairsSizeFlat(kv: readonly string[]): number {
   let size = 4 + 5 * kv.length
   for (let i = 0; i < kv.length; i++) size += kv[i]!.length
@@ -46,8 +17,9 @@ export function pairsSizeFlat(kv: readonly string[]): number {
 }
 
 /**
- * {@link writePairs} for a flat `[name, value, …]` list, written with `dv` (a view of the whole of
- * `out`'s buffer, so that no view is made per call).
+ * Serializes a flat `[name, value, …]` list into `out` at `offset` (which must have
+ * {@link pairsSizeFlat} bytes free), written with `dv` (a view of the whole of `out`, so that no
+ * view is made per call).
  */
 export function writePairsFlat(kv: readonly string[], out: Uint8Array, dv: DataView, offset: number): void {
   const n = kv.length >> 1
@@ -67,8 +39,9 @@ export function writePairsFlat(kv: readonly string[], out: Uint8Array, dv: DataV
 
 /** Serializes `pairs` into a new buffer. */
 export function encodePairs(pairs: readonly HeaderPair[]): Uint8Array {
-  const out = new Uint8Array(pairsSize(pairs))
-  writePairs(pairs, out)
+  const kv = pairs.flat()
+  const out = new Uint8Array(pairsSizeFlat(kv))
+  writePairsFlat(kv, out, new DataView(out.buffer), 0)
   return out
 }
 

@@ -51,6 +51,8 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
   const taken = snap?.plan.taken.get(snap.key)
   const restore = typeof taken === 'object' ? taken : undefined
   const wasi = rt.wasi.create(plugin, vm, restore ? plugin.clock.monotonicNs() - restore.monotonicNs : undefined)
+  // Called after each top-level call into the guest: the sandbox flushes a half-written line only.
+  if (typeof wasi.afterCall === 'function') vm.afterCall = wasi.afterCall.bind(wasi)
   const imports = bindImports(plugin, rt, vm, wasi.imports, warned)
   const what = `plugin "${plugin.name}" (${plugin.source})`
   const startFailed = (why: string, err?: unknown) => new ProxyWasmHostError('PWH_ERR_PLUGIN_START_FAILED', `${what} failed to start: ${why}`, { cause: err })
@@ -101,7 +103,7 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
       const f = vm.fail(err, '_initialize')
       throw startFailed(`start-up code failed (${f.message})`, f)
     } finally {
-      wasi.afterCall?.()
+      vm.afterCall?.()
     }
     if (watch) {
       // Before any root context callback: the state every VM of the module starts from.
@@ -133,7 +135,7 @@ export function startVm(plugin: Plugin, rt: PluginRuntime, warned: Set<string>):
       if (err instanceof PluginFailureError || !(err instanceof ProxyWasmHostError)) throw startFailed(`root context failed (${(err as Error).message})`, err)
       throw err
     } finally {
-      wasi.afterCall?.()
+      vm.afterCall?.()
     }
   } catch (err) {
     // The rejected VM never serves: no tick, no callout completion reaches it.

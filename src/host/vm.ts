@@ -5,7 +5,7 @@
  */
 import { WasmResult } from '../abi/enums.js'
 import { GuestMemory } from '../abi/memory.js'
-import { pairsSize, pairsSizeFlat, writePairs, writePairsFlat, type HeaderPair } from '../abi/pairs.js'
+import { pairsSizeFlat, writePairsFlat } from '../abi/pairs.js'
 import { PluginFailureError } from '../errors.js'
 import type { ContextBase, RootContext, StreamContext } from './context.js'
 import { ContextTable } from './context-table.js'
@@ -235,16 +235,15 @@ export class WasmVm {
     return WasmResult.Ok
   }
 
-  /** {@link WasmVm.copyPairsOut} for a flat `[name, value, …]` list (a header map's entries). */
+  /**
+   * Serializes a flat `[name, value, …]` list (ABI §5.2; a header map's entries) straight into one
+   * fresh guest block and stores its address and size; an empty list allocates nothing (0, 0).
+   */
   copyFlatPairsOut(kv: readonly string[], ptrPtr: number, sizePtr: number): WasmResult {
     const ptr = this.#place(kv.length === 0 ? 0 : pairsSizeFlat(kv), ptrPtr, sizePtr)
     if (ptr <= 0) return ptr === 0 ? WasmResult.Ok : WasmResult.InvalidMemoryAccess
     writePairsFlat(kv, this.memory.bytes, this.memory.dataView, ptr)
     return WasmResult.Ok
-  }
-
-  copyPairsOut(pairs: readonly HeaderPair[], ptrPtr: number, sizePtr: number): WasmResult {
-    return this.#out(pairs.length === 0 ? 0 : pairsSize(pairs), ptrPtr, sizePtr, (b, at) => writePairs(pairs, b, at))
   }
 
   #out(len: number, ptrPtr: number, sizePtr: number, fill: (bytes: Uint8Array, at: number) => void): WasmResult {

@@ -27,10 +27,7 @@ export interface WasiProvider {
 /** WASI choice: the sandbox (default), `node:wasi`, `@wasmer/wasi`, or a custom provider. */
 export type WasiOption = 'sandbox' | 'node' | 'wasmer' | WasiProvider
 
-/**
- * @internal a ready provider bound to options. `create` also sets `vm.afterCall` to the instance's
- * `afterCall`, which the host calls after each top-level call into the guest.
- */
+/** @internal a ready provider bound to options. */
 export interface WasiSetup {
   /**
    * `monotonicShift` (sandbox only): WASI's monotonic clock reads that much less for this VM — a
@@ -60,8 +57,6 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
       create(plugin, vm, monotonicShift) {
         // stdout/stderr are line-buffered: Go writes "panic: " and "boom\n" in separate fd_write calls.
         const lines = lineBuffers(writer(plugin, vm))
-        // Called after every guest call: nothing to do unless a line is half written.
-        vm.afterCall = lines.flush
         const clock = monotonicShift ? { ...plugin.clock, monotonicNs: () => plugin.clock.monotonicNs() - monotonicShift } : plugin.clock
         const fns = createSandboxWasi({ memory: () => vm.memory, write: () => {}, writeBytes: lines.push, env: envList, args, clock })
         // Envoy binds the same functions under both names; AssemblyScript imports wasi_unstable.
@@ -115,7 +110,6 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
           lines.push(2, wasi.getStderrBuffer())
           lines.flush()
         }
-        vm.afterCall = flush
         const bound = { ...fns, proc_exit: procExit }
         return {
           imports: { wasi_snapshot_preview1: bound, wasi_unstable: bound },
@@ -132,9 +126,7 @@ export async function setupWasi(option: WasiOption | undefined, env: Record<stri
     const provider = option
     return {
       create(plugin, vm) {
-        const instance = provider.create({ plugin: plugin.name, env, args, write: writer(plugin, vm) })
-        if (typeof instance.afterCall === 'function') vm.afterCall = () => instance.afterCall!()
-        return instance
+        return provider.create({ plugin: plugin.name, env, args, write: writer(plugin, vm) })
       },
     }
   }

@@ -6,7 +6,6 @@
  * @module
  */
 import { WasmResult } from '../../../abi/enums.js'
-import type { HeaderPair } from '../../../abi/pairs.js'
 import { splitHostPort } from '../../../upstream/cluster-name.js'
 import type { WasmVm } from '../../vm.js'
 import { asStream, type Hostcall } from '../util.js'
@@ -18,7 +17,7 @@ export function upstreamHostcalls(vm: WasmVm): Record<string, Hostcall> {
     proxy_get_upstream_hosts: (ptrPtr: number, sizePtr: number) => {
       const cluster = asStream(vm.effective)?.http.info.cluster
       const hosts = cluster === undefined ? undefined : vm.plugin.services.upstreams?.hosts(cluster)
-      return vm.copyPairsOut((hosts ?? []).map((h): HeaderPair => [h, '']), ptrPtr, sizePtr)
+      return vm.copyFlatPairsOut((hosts ?? []).flatMap((h) => [h, '']), ptrPtr, sizePtr)
     },
     proxy_set_upstream_override_host: (ptr: number, len: number) => {
       const addr = mem.latin1(ptr, len)
