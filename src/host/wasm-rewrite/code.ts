@@ -69,6 +69,15 @@ export function skipValType(r: Reader): void {
   if (b === REF || b === REF_NULLABLE) r.s33()
 }
 
+/** Skips a function body's local declarations (count, then count × (n, value type)). */
+export function skipLocals(r: Reader): void {
+  const groups = r.u32()
+  for (let g = 0; g < groups; g++) {
+    r.u32()
+    skipValType(r)
+  }
+}
+
 function memarg(r: Reader): void {
   const align = r.u32()
   if (align & 0x40) r.u32() // multi-memory: memory index

@@ -5,7 +5,7 @@
  * constant expressions, the name section) follow the function imports passes add.
  * @module
  */
-import { copyExpr, emitSnippet, readInstr, scanBody, skipValType, type BodyScan, type ExprEdits, type FuncRemap, type Snippet } from './code.js'
+import { copyExpr, emitSnippet, readInstr, scanBody, skipLocals, skipValType, type BodyScan, type ExprEdits, type FuncRemap, type Snippet } from './code.js'
 import { Reader, RewriteError, Writer } from './bytes.js'
 
 /** A value type as the rewriter names it (`ref` covers every reference type). */
@@ -426,11 +426,7 @@ export class WasmModule {
         for (let i = 0; i < n; i++) {
           const size = r.u32()
           const end = r.pos + size
-          const groups = r.u32()
-          for (let g = 0; g < groups; g++) {
-            r.u32()
-            skipValType(r)
-          }
+          skipLocals(r)
           const scan = scanBody(r)
           for (const f of scan.refFuncs) indirect.add(f)
           r.pos = end

@@ -13,7 +13,7 @@
  * @module
  */
 import { Reader, RewriteError } from './bytes.js'
-import { readInstr, skipValType, type InstrIndex } from './code.js'
+import { readInstr, skipLocals, skipValType, type InstrIndex } from './code.js'
 import type { RewritePass } from './rewrite.js'
 import type { ValType, WasmModule } from './module.js'
 
@@ -121,11 +121,7 @@ function tableWrites(r: Reader): string | undefined {
   for (let i = 0; i < n; i++) {
     const size = r.u32()
     const end = r.pos + size
-    const groups = r.u32()
-    for (let g = 0; g < groups; g++) {
-      r.u32()
-      skipValType(r)
-    }
+    skipLocals(r)
     while (r.pos < end) {
       const op = readInstr(r, idx)
       if (op === 0x26) return `function ${i} writes a table (table.set)`
