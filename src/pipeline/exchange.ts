@@ -496,13 +496,7 @@ export class Exchange {
     this.#run(d)
     if (d.req) this.#run(this.#res)
     if (this.#localPending) this.#startLocal()
-    while (this.#stirred()) {
-      this.#again = false
-      this.#drainNotifications()
-      this.#run(this.#req)
-      this.#run(this.#res)
-      if (this.#localPending) this.#startLocal()
-    }
+    while (this.#stirred()) this.#round()
     return w
   }
 
@@ -534,15 +528,20 @@ export class Exchange {
     this.#pumping = true
     try {
       do {
-        this.#again = false
-        this.#drainNotifications()
-        this.#run(this.#req)
-        this.#run(this.#res)
-        if (this.#localPending) this.#startLocal()
-      } while (this.#again || (this.#notified !== undefined && this.#notified.size !== 0))
+        this.#round()
+      } while (this.#stirred())
     } finally {
       this.#pumping = false
     }
+  }
+
+  /** One round of the pump: notifications, then every queued event of both directions. */
+  #round(): void {
+    this.#again = false
+    this.#drainNotifications()
+    this.#run(this.#req)
+    this.#run(this.#res)
+    if (this.#localPending) this.#startLocal()
   }
 
   /** Delivers the queued events of direction `d`, plugin by plugin. */
