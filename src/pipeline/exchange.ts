@@ -677,14 +677,14 @@ export class Exchange {
   }
 
   /**
-   * Calls a stream callback (export name or {@link Callback} index); `undefined` when the stream
-   * took another path (local reply, close, failure).
+   * Calls stream callback `callback` (a {@link Callback} index); `undefined` when the stream took
+   * another path (local reply, close, failure).
    */
-  #call(d: Dir, i: number, callback: string | number, a: number, b: number): number | undefined {
+  #call(d: Dir, i: number, callback: number, a: number, b: number): number | undefined {
     const slot = d.slots[i]!
     const ctx = slot.ctx!
     // A callback the plugin does not export, on a context the guest knows: Continue, nothing else to do.
-    if (typeof callback === 'number' && ctx.created && ctx.vm.callbacks[callback] === undefined && !actionChannel.hasSubscribers) return 0
+    if (ctx.created && ctx.vm.callbacks[callback] === undefined && !actionChannel.hasSubscribers) return 0
     let r: number
     try {
       r = slot.plugin.callStream(ctx, callback, 0, a, b)
@@ -695,13 +695,13 @@ export class Exchange {
     return this.#outcome(ctx, callback, r)
   }
 
-  #callFailed(d: Dir, i: number, callback: string | number, err: PluginFailureError): void {
+  #callFailed(d: Dir, i: number, callback: number, err: PluginFailureError): void {
     if (actionChannel.hasSubscribers) publishAction(d.slots[i]!.ctx!, callbackName(callback), 'failed', err.code)
     this.#onFailure(d, i, err)
   }
 
   /** Acts on what a callback asked for (local reply, close); `r`, or `undefined` when the stream took another path. */
-  #outcome(ctx: StreamContext, callback: string | number, r: number): number | undefined {
+  #outcome(ctx: StreamContext, callback: number, r: number): number | undefined {
     if (ctx.localResponse) {
       if (actionChannel.hasSubscribers) publishAction(ctx, callbackName(callback), 'local_response', ctx.localResponse.status)
       this.#onLocal(ctx)
